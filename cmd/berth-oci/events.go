@@ -1,0 +1,58 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/oci"
+)
+
+// event is runc's `events` line.
+type event struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	Data any    `json:"data,omitempty"`
+}
+
+func eventsCmd(g *globals) *cobra.Command {
+	var stats bool
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:   "events [flags] <container-id>",
+		Short: "print container statistics, once (--stats) or every --interval",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h, err := g.store().Open(args[0])
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(os.Stdout)
+			for {
+				if h.Status() == oci.Stopped {
+					return nil
+				}
+				cg, err := h.Cgroup()
+				if err != nil {
+					return err
+				}
+				st, err := cg.Stats()
+				if err != nil {
+					return err
+				}
+				if err := enc.Encode(event{Type: "stats", ID: h.Record.ID, Data: st}); err != nil {
+					return err
+				}
+				if stats {
+					return nil
+				}
+				time.Sleep(interval)
+			}
+		},
+	}
+	cmd.Flags().BoolVar(&stats, "stats", false, "print statistics once and exit")
+	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "time between statistics")
+	return cmd
+}

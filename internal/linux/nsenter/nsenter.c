@@ -1,0 +1,80 @@
+// Joins namespaces before the Go runtime starts. setns(2) into a user or
+// mount namespace needs a single-threaded caller, and a Go program has
+// threads before main runs, so this has to happen in a constructor.
+//
+// The parent passes _BERTH_NSENTER="type:path,type:path,..." (user first,
+// mnt last) and, optionally, _BERTH_UNSHARE=<clone flags> for namespaces to
+// create after joining (needed when a user namespace was joined, so new
+// namespaces are owned by it).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void die(const char *what, const char *arg)
+{
+	dprintf(2, "berth-oci nsenter: %s %s: %s\n", what, arg, strerror(errno));
+	_exit(1);
+}
+
+static int nstype(const char *t)
+{
+	if (!strcmp(t, "user")) return CLONE_NEWUSER;
+	if (!strcmp(t, "mnt")) return CLONE_NEWNS;
+	if (!strcmp(t, "pid")) return CLONE_NEWPID;
+	if (!strcmp(t, "net")) return CLONE_NEWNET;
+	if (!strcmp(t, "ipc")) return CLONE_NEWIPC;
+	if (!strcmp(t, "uts")) return CLONE_NEWUTS;
+	if (!strcmp(t, "cgroup")) return CLONE_NEWCGROUP;
+#ifdef CLONE_NEWTIME
+	if (!strcmp(t, "time")) return CLONE_NEWTIME;
+#endif
+	return -1;
+}
+
+__attribute__((constructor)) static void berth_nsenter(void)
+{
+	const char *spec = getenv("_BERTH_NSENTER");
+	const char *unsh = getenv("_BERTH_UNSHARE");
+	if (!spec && !unsh)
+		return;
+	if (spec) {
+		char buf[4096];
+		if (strlen(spec) >= sizeof(buf)) {
+			errno = ENAMETOOLONG;
+			die("parse", "_BERTH_NSENTER");
+		}
+		strcpy(buf, spec);
+		char *save = NULL;
+		for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			char *colon = strchr(tok, ':');
+			if (!colon) {
+				errno = EINVAL;
+				die("parse", tok);
+			}
+			*colon = 0;
+			int type = nstype(tok);
+			if (type < 0) {
+				errno = EINVAL;
+				die("namespace type", tok);
+			}
+			int fd = open(colon + 1, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				die("open", colon + 1);
+			if (setns(fd, type) < 0)
+				die("setns", colon + 1);
+			close(fd);
+		}
+	}
+	if (unsh) {
+		int flags = atoi(unsh);
+		if (flags && unshare(flags) < 0)
+			die("unshare", unsh);
+	}
+	unsetenv("_BERTH_NSENTER");
+	unsetenv("_BERTH_UNSHARE");
+}

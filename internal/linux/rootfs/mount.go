@@ -1,0 +1,290 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// CgroupDir is one cgroup hierarchy as a container sees it: the directory
+// name under /sys/fs/cgroup ("memory", "cpu,cpuacct", "unified") and the
+// host directory of the container's own cgroup in it.
+type CgroupDir struct {
+	Name string
+	Host string
+}
+
+// Setup describes the filesystem of one container.
+type Setup struct {
+	Spec    *specs.Spec
+	Root    string // absolute host path of the rootfs
+	Bundle  string // relative bind sources are resolved against it
+	Cgroups []CgroupDir
+	// CgroupV2 says the host is unified: /sys/fs/cgroup is one cgroup2 mount.
+	CgroupV2  bool
+	NewUserNS bool
+	NewNetNS  bool
+
+	roDev bool // /dev was asked read-only: remounted after devices are made
+}
+
+func (s *Setup) hasNS(t specs.LinuxNamespaceType) bool {
+	if s.Spec.Linux == nil {
+		return false
+	}
+	for _, ns := range s.Spec.Linux.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Prepare runs before pivot_root: it makes the rootfs a private mount point,
+// mounts everything the spec lists, and makes /dev.
+func (s *Setup) Prepare() error {
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if s.Spec.Linux != nil {
+		if p, ok := propagationOpts[s.Spec.Linux.RootfsPropagation]; ok {
+			prop = p | unix.MS_REC
+		}
+	}
+	// Nothing we mount below may leak back to the host.
+	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+		return fmt.Errorf("set propagation of /: %w", err)
+	}
+	// pivot_root needs the new root's parent mount to be private.
+	if err := makeParentPrivate(s.Root); err != nil {
+		return err
+	}
+	if err := unix.Mount(s.Root, s.Root, "bind", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind rootfs %s: %w", s.Root, err)
+	}
+	for i := range s.Spec.Mounts {
+		m := &s.Spec.Mounts[i]
+		if err := s.mount(m); err != nil {
+			return fmt.Errorf("mounts[%d] %s on %s: %w", i, m.Type, m.Destination, err)
+		}
+	}
+	if err := s.makeDevices(); err != nil {
+		return err
+	}
+	return s.devLinks()
+}
+
+// makeParentPrivate finds the mount holding dir and makes it private unless
+// it is shared on purpose (rootfsPropagation shared keeps that behaviour).
+func makeParentPrivate(dir string) error {
+	for p := dir; ; p = filepath.Dir(p) {
+		err := unix.Mount("", p, "", unix.MS_PRIVATE, "")
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EINVAL) || p == "/" {
+			return fmt.Errorf("make parent mount of %s private: %w", dir, err)
+		}
+	}
+}
+
+// secure resolves dest inside the rootfs; symlinks cannot leave it.
+func (s *Setup) secure(dest string) (string, error) {
+	return securejoin.SecureJoin(s.Root, dest)
+}
+
+func (s *Setup) mount(m *specs.Mount) error {
+	o := ParseOptions(m.Options)
+	if m.Type == "bind" {
+		o.Bind = true
+	}
+	target, err := s.secure(m.Destination)
+	if err != nil {
+		return err
+	}
+	switch {
+	case o.Bind:
+		return s.bindMount(m, o, target)
+	case m.Type == "cgroup" || m.Type == "cgroup2":
+		return s.cgroupMount(m, o, target)
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	if err := checkInside(s.Root, target); err != nil {
+		return err
+	}
+	flags := o.Flags
+	if m.Destination == "/dev" && flags&unix.MS_RDONLY != 0 {
+		// Devices are created below; the read-only bit comes back after.
+		flags &^= unix.MS_RDONLY
+		s.roDev = true
+	}
+	err = unix.Mount(m.Source, target, m.Type, flags, o.DataString())
+	if err != nil && m.Type == "sysfs" && errors.Is(err, unix.EPERM) && !s.NewNetNS {
+		// sysfs cannot be mounted from a user namespace that does not own
+		// the network namespace; show the host's, read-only, instead.
+		err = bindRO("/sys", target, true)
+	}
+	if err != nil {
+		return err
+	}
+	return finishMount(target, o)
+}
+
+func finishMount(target string, o Options) error {
+	for _, p := range o.Propagation {
+		if err := unix.Mount("", target, "", p, ""); err != nil {
+			return fmt.Errorf("set propagation: %w", err)
+		}
+	}
+	if o.AttrSet != 0 || o.AttrClr != 0 {
+		attr := unix.MountAttr{Attr_set: o.AttrSet, Attr_clr: o.AttrClr}
+		if err := unix.MountSetattr(unix.AT_FDCWD, target, unix.AT_RECURSIVE, &attr); err != nil {
+			return fmt.Errorf("mount_setattr: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Setup) bindMount(m *specs.Mount, o Options, target string) error {
+	src := m.Source
+	if !filepath.IsAbs(src) {
+		src = filepath.Join(s.Bundle, src)
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("bind source: %w", err)
+	}
+	if err := makeMountpoint(target, fi.IsDir()); err != nil {
+		return err
+	}
+	if err := checkInside(s.Root, target); err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_BIND)
+	if o.Recursive {
+		flags |= unix.MS_REC
+	}
+	if err := unix.Mount(src, target, "", flags, ""); err != nil {
+		return err
+	}
+	if rest := o.Flags &^ (unix.MS_REMOUNT | unix.MS_BIND | unix.MS_REC); rest != 0 {
+		if err := remountBind(target, rest); err != nil {
+			return err
+		}
+	}
+	return finishMount(target, o)
+}
+
+// remountBind applies flags to a bind mount. In a user namespace the flags
+// the source mount was made with are locked, so they are kept.
+func remountBind(target string, flags uintptr) error {
+	err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
+	if errors.Is(err, unix.EPERM) {
+		var st unix.Statfs_t
+		if unix.Statfs(target, &st) == nil {
+			locked := uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RDONLY |
+				unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME)
+			err = unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|flags|locked, "")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("remount %s: %w", target, err)
+	}
+	return nil
+}
+
+func bindRO(src, target string, rec bool) error {
+	flags := uintptr(unix.MS_BIND)
+	if rec {
+		flags |= unix.MS_REC
+	}
+	if err := unix.Mount(src, target, "", flags, ""); err != nil {
+		return err
+	}
+	return remountBind(target, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+}
+
+func makeMountpoint(target string, dir bool) error {
+	if dir {
+		return os.MkdirAll(target, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(target, os.O_CREATE|os.O_RDONLY|unix.O_NOFOLLOW, 0o644)
+	if err != nil {
+		if errors.Is(err, unix.EISDIR) {
+			return nil
+		}
+		return err
+	}
+	return f.Close()
+}
+
+// checkInside re-checks, after the directories were made, that target still
+// resolves inside root: a racing symlink swap would show up here.
+func checkInside(root, target string) error {
+	real, err := filepath.EvalSymlinks(target)
+	if err != nil {
+		return err
+	}
+	if real != root && !strings.HasPrefix(real, root+"/") {
+		return fmt.Errorf("mount target %s resolves outside the rootfs (%s)", target, real)
+	}
+	return nil
+}
+
+func (s *Setup) cgroupMount(m *specs.Mount, o Options, target string) error {
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	ro := o.Flags&unix.MS_RDONLY != 0
+	if s.CgroupV2 {
+		err := unix.Mount("cgroup2", target, "cgroup2", o.Flags, "")
+		if err != nil && len(s.Cgroups) > 0 {
+			// Without a cgroup namespace of our own, show only our cgroup.
+			err = unix.Mount(s.Cgroups[0].Host, target, "", unix.MS_BIND|unix.MS_REC, "")
+			if err == nil && ro {
+				err = remountBind(target, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+			}
+		}
+		return err
+	}
+	// cgroup v1: a tmpfs with one directory per hierarchy, each the
+	// container's own cgroup bound in.
+	if err := unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
+		return err
+	}
+	for _, c := range s.Cgroups {
+		dir := filepath.Join(target, c.Name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(c.Host, dir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind cgroup %s: %w", c.Name, err)
+		}
+		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+		if ro {
+			flags |= unix.MS_RDONLY
+		}
+		if err := remountBind(dir, flags); err != nil {
+			return err
+		}
+		// "cpu,cpuacct" is also reachable as "cpu" and "cpuacct".
+		if strings.Contains(c.Name, ",") {
+			for _, part := range strings.Split(c.Name, ",") {
+				_ = os.Symlink(c.Name, filepath.Join(target, part))
+			}
+		}
+	}
+	if ro {
+		return unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755")
+	}
+	return nil
+}

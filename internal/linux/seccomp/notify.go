@@ -1,0 +1,72 @@
+//go:build linux && cgo
+
+package seccomp
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// sendTimeout bounds how long SendNotifyFD waits on a stuck listener.
+const sendTimeout = 30 * time.Second
+
+// ListenerState returns the container process state JSON a seccomp agent
+// expects on listenerPath: fds ["seccompFd"], pid, metadata from
+// s.ListenerMetadata and the container state.
+func ListenerState(s *specs.LinuxSeccomp, pid int, state specs.State) ([]byte, error) {
+	ps := specs.ContainerProcessState{
+		Version: specs.Version,
+		Fds:     []string{specs.SeccompFdName},
+		Pid:     pid,
+		State:   state,
+	}
+	if s != nil {
+		ps.Metadata = s.ListenerMetadata
+	}
+	return json.Marshal(ps)
+}
+
+// SendNotifyFD connects to the seccomp agent's unix stream socket at
+// listenerPath, sends state (see ListenerState) with fd attached as
+// SCM_RIGHTS in the first message, and closes the connection, as the runtime
+// spec's listenerPath section asks. fd stays open in the caller.
+func SendNotifyFD(listenerPath string, fd int, state []byte) error {
+	if listenerPath == "" {
+		return errors.New("seccomp listener: empty listenerPath")
+	}
+	if fd < 0 {
+		return fmt.Errorf("seccomp listener %s: invalid fd %d", listenerPath, fd)
+	}
+	if len(state) == 0 || !json.Valid(state) {
+		return fmt.Errorf("seccomp listener %s: state is not JSON", listenerPath)
+	}
+	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: listenerPath, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("seccomp listener: %w", err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(sendTimeout)); err != nil {
+		return fmt.Errorf("seccomp listener %s: %w", listenerPath, err)
+	}
+	n, _, err := conn.WriteMsgUnix(state, unix.UnixRights(fd), nil)
+	if err != nil {
+		return fmt.Errorf("seccomp listener %s: sending state: %w", listenerPath, err)
+	}
+	// A stream socket may take part of the payload; the rest goes without
+	// fds, which the spec allows.
+	if n < len(state) {
+		if _, err := conn.Write(state[n:]); err != nil {
+			return fmt.Errorf("seccomp listener %s: sending state: %w", listenerPath, err)
+		}
+	}
+	if err := conn.Close(); err != nil {
+		return fmt.Errorf("seccomp listener %s: %w", listenerPath, err)
+	}
+	return nil
+}

@@ -1,0 +1,352 @@
+package oci
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/linux/cgroups"
+	"github.com/berth-dev/berth/internal/linux/exeseal"
+	"github.com/berth-dev/berth/internal/linux/rootfs"
+)
+
+// CreateOpts are the flags of `create` (and `run`).
+type CreateOpts struct {
+	ID            string
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	NoPivot       bool
+	Systemd       bool
+	PreserveFDs   int
+	// consoleConn replaces ConsoleSocket when `run` proxies the terminal itself.
+	consoleConn *os.File
+}
+
+// Container is a created container; Cmd is set for the process that made
+// it, which is the init's parent and may wait for it.
+type Container struct {
+	Record *Record
+	Spec   *specs.Spec
+	Cmd    *exec.Cmd
+}
+
+// LoadBundle reads and validates <bundle>/config.json.
+func LoadBundle(bundle string) (*specs.Spec, string, error) {
+	abs, err := filepath.Abs(bundle)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := os.ReadFile(filepath.Join(abs, "config.json"))
+	if err != nil {
+		return nil, "", errdefs.InvalidArgument("bundle %s: %v", abs, unwrapPathErr(err))
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, "", errdefs.InvalidArgument("%s/config.json: %v", abs, err)
+	}
+	return &spec, abs, nil
+}
+
+// Create makes a container up to the exec fifo: namespaces, cgroup, rootfs,
+// process set up, waiting for `start`. Anything it made is undone if a later
+// step fails.
+func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
+	if err := ValidateID(o.ID); err != nil {
+		return nil, err
+	}
+	spec, bundle, err := LoadBundle(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateSpec(spec, bundle, true); err != nil {
+		return nil, err
+	}
+	plan, err := planNamespaces(spec.Linux.Namespaces)
+	if err != nil {
+		return nil, errdefs.InvalidArgument("%v", err)
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil {
+		return nil, errdefs.InvalidArgument("process.terminal: a terminal needs --console-socket")
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if rootfs, err = filepath.EvalSymlinks(rootfs); err != nil {
+		return nil, errdefs.InvalidArgument("root.path: %v", err)
+	}
+	cgPath := spec.Linux.CgroupsPath
+	if cgPath == "" {
+		cgPath = "/berth-oci/" + o.ID
+	}
+	cg, err := cgroups.Open(cgPath, o.Systemd)
+	if err != nil {
+		return nil, errdefs.InvalidArgument("linux.cgroupsPath: %v", err)
+	}
+
+	var undo cleanups
+	defer func() {
+		if err != nil {
+			undo.run()
+		}
+	}()
+	if err := os.MkdirAll(s.Root, 0o711); err != nil {
+		return nil, fmt.Errorf("state root: %w", err)
+	}
+	dir := s.dir(o.ID)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, errdefs.AlreadyExists("container %q already exists", o.ID)
+		}
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	undo.add(func() { os.RemoveAll(dir) })
+	specBytes, _ := json.Marshal(spec)
+	if err := os.WriteFile(filepath.Join(dir, configFile), specBytes, 0o600); err != nil {
+		return nil, err
+	}
+
+	var res *specs.LinuxResources
+	if spec.Linux.Resources != nil {
+		cp := *spec.Linux.Resources
+		cp.Devices = deviceRules(spec)
+		res = &cp
+	}
+	if err := cg.Create(res); err != nil {
+		cg.Destroy()
+		return nil, fmt.Errorf("cgroup %s: %w", cgPath, err)
+	}
+	undo.add(func() { cg.Destroy() })
+
+	fifoPath := filepath.Join(dir, fifoName)
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("exec fifo: %w", err)
+	}
+	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer fifo.Close()
+
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	parentSock := os.NewFile(uintptr(pair[0]), "init-parent")
+	childSock := os.NewFile(uintptr(pair[1]), "init-child")
+	defer parentSock.Close()
+	defer childSock.Close()
+
+	extra := make([]*os.File, 0, o.PreserveFDs+3)
+	for i := 0; i < o.PreserveFDs; i++ {
+		extra = append(extra, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	base := 3 + o.PreserveFDs
+	extra = append(extra, childSock, fifo)
+	consoleFD := -1
+	if spec.Process.Terminal {
+		conn := o.consoleConn
+		if conn == nil {
+			if conn, err = dialConsole(o.ConsoleSocket); err != nil {
+				return nil, err
+			}
+			defer conn.Close()
+		}
+		extra = append(extra, conn)
+		consoleFD = base + 2
+	}
+
+	exe, err := exeseal.Open()
+	if err != nil {
+		return nil, fmt.Errorf("seal runtime binary: %w", err)
+	}
+	defer exe.Close()
+	exePath, closeExe, err := highFD(exe, len(extra))
+	if err != nil {
+		return nil, err
+	}
+	defer closeExe()
+
+	cmd := &exec.Cmd{
+		Path:       exePath,
+		Args:       []string{"berth-oci", "init"},
+		Env:        append([]string{EnvInitFD + "=" + strconv.Itoa(base)}, plan.env()...),
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		ExtraFiles: extra,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: plan.clone,
+		},
+	}
+	if plan.newUser {
+		cmd.SysProcAttr.UidMappings = idMaps(spec.Linux.UIDMappings)
+		cmd.SysProcAttr.GidMappings = idMaps(spec.Linux.GIDMappings)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+	}
+	if cg.Version() == 2 {
+		fd, err := cg.DirFD()
+		if err != nil {
+			return nil, err
+		}
+		defer unix.Close(fd)
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	}
+	if err := plan.start(cmd, spec.Linux.TimeOffsets); err != nil {
+		return nil, fmt.Errorf("start init: %w", err)
+	}
+	childSock.Close()
+	undo.add(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	pid := cmd.Process.Pid
+	if cg.Version() == 1 {
+		if err := cg.Apply(pid); err != nil {
+			return nil, fmt.Errorf("join cgroup: %w", err)
+		}
+	}
+	if p := spec.Process; p.OOMScoreAdj != nil {
+		if err := writeOOMScoreAdj(pid, *p.OOMScoreAdj); err != nil {
+			return nil, err
+		}
+	}
+	startTime, _, err := procStartTime(pid)
+	if err != nil {
+		return nil, fmt.Errorf("init exited early: %w", err)
+	}
+	rec := &Record{
+		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: pid, StartTime: startTime,
+		Created: time.Now().UTC(), Owner: owner(), Annotations: spec.Annotations,
+		CgroupPath: cgPath, Systemd: o.Systemd, OwnPidNS: plan.newPid,
+		CgroupPaths: cg.Paths(),
+	}
+	if err := s.save(rec); err != nil {
+		return nil, err
+	}
+	state := stateJSON(rec.OCIState(Creating))
+	cfg := &initConfig{
+		Spec: spec, Process: spec.Process, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot,
+		Cgroups: cgroupDirs(cg), CgroupV2: cg.Version() == 2,
+		NewCgroupNS: plan.newCgroup, NewUserNS: plan.newUser, NewNetNS: plan.newNet,
+		FifoFD: base + 1, ConsoleFD: consoleFD, PreserveFDs: o.PreserveFDs,
+		SyncHooks: spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0), //nolint:staticcheck
+		State:     state,
+	}
+	if err := s.handshake(parentSock, cfg, spec, state); err != nil {
+		return nil, s.childError(cmd, err)
+	}
+	if o.PidFile != "" {
+		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+			return nil, fmt.Errorf("pid file: %w", err)
+		}
+	}
+	undo.release()
+	return &Container{Record: rec, Spec: spec, Cmd: cmd}, nil
+}
+
+// handshake sends the config and serves the child until it is ready.
+func (s Store) handshake(sock *os.File, cfg *initConfig, spec *specs.Spec, state []byte) error {
+	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
+	if err := enc.Encode(cfg); err != nil {
+		return fmt.Errorf("send config to init: %w", err)
+	}
+	for {
+		var m syncMsg
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return errors.New("init exited during setup")
+			}
+			return fmt.Errorf("read from init: %w", err)
+		}
+		switch m.Type {
+		case msgError:
+			return errors.New(m.Error)
+		case msgReady:
+			return nil
+		case msgHooks:
+			//nolint:staticcheck // Prestart is deprecated but still run, before createRuntime.
+			if err := runHooks("prestart", spec.Hooks.Prestart, state); err != nil {
+				return err
+			}
+			if err := runHooks("createRuntime", spec.Hooks.CreateRuntime, state); err != nil {
+				return err
+			}
+			if err := enc.Encode(syncMsg{Type: msgResume}); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unexpected message %q from init", m.Type)
+		}
+	}
+}
+
+// childError adds the child's exit status when it died instead of reporting.
+func (s Store) childError(cmd *exec.Cmd, err error) error {
+	return fmt.Errorf("create: %w", err)
+}
+
+func dialConsole(path string) (*os.File, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, errdefs.InvalidArgument("--console-socket %s: %v", path, err)
+	}
+	defer conn.Close()
+	return conn.(*net.UnixConn).File()
+}
+
+// highFD moves the executable's fd above the ones ExtraFiles will occupy in
+// the child, so "/proc/self/fd/N" still names it when execve runs.
+func highFD(f *os.File, extra int) (string, func(), error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 3+extra+16)
+	if err != nil {
+		return "", nil, err
+	}
+	return "/proc/self/fd/" + strconv.Itoa(fd), func() { unix.Close(fd) }, nil
+}
+
+func writeOOMScoreAdj(pid int, v int) error {
+	path := "/proc/" + strconv.Itoa(pid) + "/oom_score_adj"
+	err := os.WriteFile(path, []byte(strconv.Itoa(v)), 0)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, os.ErrPermission) {
+		// Lowering the score needs CAP_SYS_RESOURCE; without it keep the
+		// inherited value, as containerd's restrict_oom_score_adj does.
+		slog.Warn("process.oomScoreAdj not applied: no CAP_SYS_RESOURCE; keeping the inherited value", "value", v)
+		return nil
+	}
+	return fmt.Errorf("process.oomScoreAdj: %w", err)
+}
+
+func owner() string {
+	if u, err := user.LookupId(strconv.Itoa(os.Getuid())); err == nil {
+		return u.Username
+	}
+	return ""
+}
+
+// cgroupDirs lists the hierarchies as the container's /sys/fs/cgroup shows them.
+func cgroupDirs(cg *cgroups.Manager) []rootfs.CgroupDir {
+	var out []rootfs.CgroupDir
+	for _, h := range cg.Hierarchies() {
+		out = append(out, rootfs.CgroupDir{Name: h.Name, Host: h.Dir})
+	}
+	return out
+}

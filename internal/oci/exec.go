@@ -1,0 +1,150 @@
+package oci
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/linux/caps"
+	"github.com/berth-dev/berth/internal/linux/exeseal"
+)
+
+// ExecOpts are the flags of `exec`.
+type ExecOpts struct {
+	Process       *specs.Process
+	ConsoleSocket string
+	PidFile       string
+	PreserveFDs   int
+	consoleConn   *os.File
+}
+
+// Exec starts another process in a running container and returns it; the
+// caller waits for it unless it detaches.
+func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
+	if st := h.Status(); st != Running && st != Created {
+		return nil, errdefs.FailedPrecondition("cannot exec in a %s container", st)
+	}
+	if err := validateProcess(o.Process); err != nil {
+		return nil, err
+	}
+	if err := caps.Validate(o.Process.Capabilities); err != nil {
+		return nil, err
+	}
+	if o.Process.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil {
+		return nil, errdefs.InvalidArgument("process.terminal: a terminal needs --console-socket")
+	}
+	pid := h.Record.Pid
+	plan := &nsPlan{}
+	for _, ns := range h.Spec.Linux.Namespaces {
+		name := procNSName[ns.Type]
+		path := "/proc/" + strconv.Itoa(pid) + "/ns/" + name
+		if sameNS(path, "/proc/self/ns/"+name) {
+			continue
+		}
+		switch ns.Type {
+		case specs.UserNamespace:
+			plan.childJoin = append([]string{"user:" + path}, plan.childJoin...)
+		case specs.MountNamespace:
+			plan.childJoin = append(plan.childJoin, "mnt:"+path)
+		default:
+			plan.threadJoin = append(plan.threadJoin, nsJoin{path, int(cloneFlag[ns.Type])})
+		}
+	}
+	cg, err := h.Cgroup()
+	if err != nil {
+		return nil, err
+	}
+
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	parentSock := os.NewFile(uintptr(pair[0]), "exec-parent")
+	childSock := os.NewFile(uintptr(pair[1]), "exec-child")
+	defer parentSock.Close()
+	defer childSock.Close()
+	extra := make([]*os.File, 0, o.PreserveFDs+2)
+	for i := 0; i < o.PreserveFDs; i++ {
+		extra = append(extra, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	base := 3 + o.PreserveFDs
+	extra = append(extra, childSock)
+	consoleFD := -1
+	if o.Process.Terminal {
+		conn := o.consoleConn
+		if conn == nil {
+			if conn, err = dialConsole(o.ConsoleSocket); err != nil {
+				return nil, err
+			}
+			defer conn.Close()
+		}
+		extra = append(extra, conn)
+		consoleFD = base + 1
+	}
+	exe, err := exeseal.Open()
+	if err != nil {
+		return nil, fmt.Errorf("seal runtime binary: %w", err)
+	}
+	defer exe.Close()
+	exePath, closeExe, err := highFD(exe, len(extra))
+	if err != nil {
+		return nil, err
+	}
+	defer closeExe()
+	cmd := &exec.Cmd{
+		Path: exePath, Args: []string{"berth-oci", "init"},
+		Env:   append([]string{EnvInitFD + "=" + strconv.Itoa(base)}, plan.env()...),
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		ExtraFiles:  extra,
+		SysProcAttr: &syscall.SysProcAttr{},
+	}
+	if cg.Version() == 2 {
+		fd, err := cg.DirFD()
+		if err != nil {
+			return nil, err
+		}
+		defer unix.Close(fd)
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	}
+	if err := plan.start(cmd, nil); err != nil {
+		return nil, fmt.Errorf("start exec init: %w", err)
+	}
+	childSock.Close()
+	fail := func(err error) (*exec.Cmd, error) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	if cg.Version() == 1 {
+		if err := cg.Apply(cmd.Process.Pid); err != nil {
+			return fail(fmt.Errorf("join cgroup: %w", err))
+		}
+	}
+	cfg := &initConfig{
+		Exec: true, Spec: h.Spec, Process: o.Process, FifoFD: -1, ConsoleFD: consoleFD,
+		PreserveFDs: o.PreserveFDs, State: stateJSON(h.Record.OCIState(Running)),
+	}
+	if err := h.Store.handshake(parentSock, cfg, h.Spec, nil); err != nil {
+		return fail(fmt.Errorf("exec: %w", err))
+	}
+	if o.PidFile != "" {
+		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+			return fail(fmt.Errorf("pid file: %w", err))
+		}
+	}
+	return cmd, nil
+}
+
+func sameNS(a, b string) bool {
+	var sa, sb unix.Stat_t
+	if unix.Stat(a, &sa) != nil || unix.Stat(b, &sb) != nil {
+		return false
+	}
+	return sa.Ino == sb.Ino && sa.Dev == sb.Dev
+}

@@ -1,0 +1,74 @@
+package oci
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"time"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// runHooks runs hooks in order, each with the container state on stdin,
+// stopping at the first failure.
+func runHooks(kind string, hooks []specs.Hook, state []byte) error {
+	for i, h := range hooks {
+		if err := runHook(h, state); err != nil {
+			return fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)
+		}
+	}
+	return nil
+}
+
+// runHooksWarn is for poststart and poststop, whose failures the spec says
+// must only be logged.
+func runHooksWarn(kind string, hooks []specs.Hook, state []byte) {
+	for i, h := range hooks {
+		if err := runHook(h, state); err != nil {
+			slog.Warn("hook failed", "kind", kind, "index", i, "path", h.Path, "err", err)
+		}
+	}
+}
+
+func runHook(h specs.Hook, state []byte) error {
+	ctx := context.Background()
+	if h.Timeout != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(*h.Timeout)*time.Second)
+		defer cancel()
+	}
+	args := h.Args
+	if len(args) == 0 {
+		args = []string{h.Path}
+	}
+	cmd := exec.CommandContext(ctx, h.Path)
+	cmd.Args = args
+	cmd.Env = h.Env
+	if cmd.Env == nil {
+		cmd.Env = []string{}
+	}
+	cmd.Stdin = bytes.NewReader(state)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// A hook that forks a long-lived child must not hold us forever.
+	cmd.WaitDelay = time.Second
+	err := cmd.Run()
+	if ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("timed out after %ds", *h.Timeout)
+	}
+	if err != nil {
+		if out.Len() > 0 {
+			return fmt.Errorf("%w: %s", err, bytes.TrimSpace(out.Bytes()))
+		}
+		return err
+	}
+	return nil
+}
+
+func stateJSON(st *State) []byte {
+	b, _ := json.Marshal(st.State)
+	return b
+}

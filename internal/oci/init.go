@@ -1,0 +1,165 @@
+package oci
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/linux/rootfs"
+)
+
+// Init is the re-executed child ("berth-oci init"). It runs on the locked
+// main thread, already inside the container's new namespaces (and, through
+// nsenter, the joined ones), and never returns on success: it execs the
+// container process.
+func Init() int {
+	fd, err := strconv.Atoi(os.Getenv(EnvInitFD))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth-oci init: not started by berth-oci")
+		return 1
+	}
+	os.Unsetenv(EnvInitFD)
+	sock := os.NewFile(uintptr(fd), "init-sock")
+	var cfg initConfig
+	dec := json.NewDecoder(sock)
+	if err := dec.Decode(&cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "berth-oci init: read config:", err)
+		return 1
+	}
+	enc := json.NewEncoder(sock)
+	var ierr error
+	if cfg.Exec {
+		ierr = initExec(&cfg, sock)
+	} else {
+		ierr = initContainer(&cfg, sock, dec, enc)
+	}
+	// Only failures get here.
+	_ = enc.Encode(syncMsg{Type: msgError, Error: ierr.Error()})
+	return 1
+}
+
+func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.Encoder) error {
+	spec := cfg.Spec
+	if cfg.NewCgroupNS {
+		// After the parent placed us in our cgroup, so that it is the namespace root.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+	}
+	setup := &rootfs.Setup{
+		Spec: spec, Root: cfg.Rootfs, Bundle: cfg.Bundle, Cgroups: cfg.Cgroups,
+		CgroupV2: cfg.CgroupV2, NewUserNS: cfg.NewUserNS, NewNetNS: cfg.NewNetNS,
+	}
+	if err := setup.Prepare(); err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	var console *os.File
+	if cfg.Process.Terminal {
+		var err error
+		if console, err = openConsole(cfg, filepath.Join(cfg.Rootfs, "dev/pts/ptmx")); err != nil {
+			return err
+		}
+		if err := bindConsole(cfg.Rootfs, console); err != nil {
+			return err
+		}
+	}
+	if cfg.SyncHooks {
+		if err := enc.Encode(syncMsg{Type: msgHooks}); err != nil {
+			return err
+		}
+		var m syncMsg
+		if err := dec.Decode(&m); err != nil || m.Type != msgResume {
+			return fmt.Errorf("waiting for hooks: %v", err)
+		}
+	}
+	if spec.Hooks != nil {
+		// Run in our namespaces, with paths resolved before the pivot.
+		if err := runHooks("createContainer", spec.Hooks.CreateContainer, cfg.State); err != nil {
+			return err
+		}
+	}
+	if err := rootfs.Pivot(cfg.Rootfs, cfg.NoPivot); err != nil {
+		return err
+	}
+	if err := rootfs.Finish(spec); err != nil {
+		return err
+	}
+	for key, val := range spec.Linux.Sysctl {
+		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+		if err := os.WriteFile(path, []byte(val), 0); err != nil {
+			return fmt.Errorf("sysctl %s: %w", key, err)
+		}
+	}
+	if spec.Hostname != "" {
+		if err := unix.Sethostname([]byte(spec.Hostname)); err != nil {
+			return fmt.Errorf("sethostname: %w", err)
+		}
+	}
+	if spec.Domainname != "" {
+		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
+			return fmt.Errorf("setdomainname: %w", err)
+		}
+	}
+	p, err := prepareProcess(cfg, console)
+	if err != nil {
+		return err
+	}
+	if err := enc.Encode(syncMsg{Type: msgReady}); err != nil {
+		return err
+	}
+	sock.Close()
+	// Block until `start`: opening the fifo for writing waits for a reader.
+	fifo, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(cfg.FifoFD), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return reportLate(fmt.Errorf("open exec fifo: %w", err))
+	}
+	if _, err := fifo.Write([]byte{0}); err != nil {
+		return reportLate(fmt.Errorf("write exec fifo: %w", err))
+	}
+	fifo.Close()
+	unix.Close(cfg.FifoFD)
+	if spec.Hooks != nil {
+		if err := runHooks("startContainer", spec.Hooks.StartContainer, cfg.State); err != nil {
+			return reportLate(err)
+		}
+	}
+	return reportLate(p.exec())
+}
+
+// reportLate is for failures after `create` returned: only stderr is left.
+func reportLate(err error) error {
+	fmt.Fprintln(os.Stderr, "berth-oci init:", err)
+	os.Exit(127)
+	return err
+}
+
+func initExec(cfg *initConfig, sock *os.File) error {
+	var console *os.File
+	if cfg.Process.Terminal {
+		ptmx := "/dev/pts/ptmx"
+		if _, err := os.Stat(ptmx); err != nil {
+			ptmx = "/dev/ptmx"
+		}
+		var err error
+		if console, err = openConsole(cfg, ptmx); err != nil {
+			return err
+		}
+	}
+	p, err := prepareProcess(cfg, console)
+	if err != nil {
+		return err
+	}
+	if err := json.NewEncoder(sock).Encode(syncMsg{Type: msgReady}); err != nil {
+		return err
+	}
+	sock.Close()
+	return reportLate(p.exec())
+}
+
+var errNoConsoleSocket = errors.New("process.terminal is set but no --console-socket was given")

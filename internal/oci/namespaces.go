@@ -1,0 +1,164 @@
+package oci
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/linux/nsenter"
+)
+
+var cloneFlag = map[specs.LinuxNamespaceType]uintptr{
+	specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.MountNamespace: unix.CLONE_NEWNS, specs.IPCNamespace: unix.CLONE_NEWIPC,
+	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.UserNamespace: unix.CLONE_NEWUSER,
+	specs.CgroupNamespace: unix.CLONE_NEWCGROUP, specs.TimeNamespace: unix.CLONE_NEWTIME,
+}
+
+// procNSName is the /proc/<pid>/ns entry of each type.
+var procNSName = map[specs.LinuxNamespaceType]string{
+	specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.MountNamespace: "mnt",
+	specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.UserNamespace: "user",
+	specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time",
+}
+
+// nsPlan says how the child gets each namespace. Three mechanisms, chosen by
+// what the kernel allows a multi-threaded Go parent:
+//   - clone flags for new namespaces (except cgroup, unshared by the child
+//     once it sits in its cgroup, and time, which clone(2) cannot create);
+//   - setns on a locked parent thread for joined pid, net, ipc, uts, cgroup
+//     and time namespaces: a child inherits the namespaces of the thread
+//     that forked it;
+//   - the nsenter constructor in the child for joined user and mount
+//     namespaces, which need a single-threaded caller.
+type nsPlan struct {
+	clone       uintptr
+	threadJoin  []nsJoin
+	childJoin   []string // "user:/path", "mnt:/path", in that order
+	unshareTime bool
+	newUser     bool
+	newCgroup   bool
+	newNet      bool
+	newPid      bool
+}
+
+type nsJoin struct {
+	path string
+	flag int
+}
+
+func planNamespaces(list []specs.LinuxNamespace) (*nsPlan, error) {
+	p := &nsPlan{}
+	var user, mnt string
+	for _, ns := range list {
+		flag := cloneFlag[ns.Type]
+		if ns.Path == "" {
+			switch ns.Type {
+			case specs.CgroupNamespace:
+				p.newCgroup = true
+			case specs.TimeNamespace:
+				p.unshareTime = true
+			default:
+				p.clone |= flag
+			}
+			p.newUser = p.newUser || ns.Type == specs.UserNamespace
+			p.newNet = p.newNet || ns.Type == specs.NetworkNamespace
+			p.newPid = p.newPid || ns.Type == specs.PIDNamespace
+			continue
+		}
+		switch ns.Type {
+		case specs.UserNamespace:
+			user = ns.Path
+		case specs.MountNamespace:
+			mnt = ns.Path
+		default:
+			p.threadJoin = append(p.threadJoin, nsJoin{ns.Path, int(flag)})
+		}
+	}
+	if user != "" {
+		if p.clone != 0 || p.unshareTime {
+			return nil, fmt.Errorf("linux.namespaces: joining an existing user namespace while creating new namespaces is not supported")
+		}
+		p.childJoin = append(p.childJoin, "user:"+user)
+	}
+	if mnt != "" {
+		p.childJoin = append(p.childJoin, "mnt:"+mnt)
+	}
+	return p, nil
+}
+
+// env returns what the nsenter constructor reads.
+func (p *nsPlan) env() []string {
+	if len(p.childJoin) == 0 {
+		return nil
+	}
+	return []string{nsenter.EnvJoin + "=" + strings.Join(p.childJoin, ",")}
+}
+
+// start forks cmd from a thread that has joined the planned namespaces.
+// That thread is never unlocked, so the Go runtime retires it with its
+// foreign namespaces.
+func (p *nsPlan) start(cmd *exec.Cmd, timeOffsets map[string]specs.LinuxTimeOffset) error {
+	if len(p.threadJoin) == 0 && !p.unshareTime {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		errc <- func() error {
+			for _, j := range p.threadJoin {
+				fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+				if err != nil {
+					return fmt.Errorf("open namespace %s: %w", j.path, err)
+				}
+				err = unix.Setns(fd, j.flag)
+				unix.Close(fd)
+				if err != nil {
+					return fmt.Errorf("join namespace %s: %w", j.path, err)
+				}
+			}
+			if p.unshareTime {
+				if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+					return fmt.Errorf("unshare time namespace: %w", err)
+				}
+				if err := writeTimeOffsets(timeOffsets); err != nil {
+					return err
+				}
+			}
+			return cmd.Start()
+		}()
+	}()
+	return <-errc
+}
+
+func writeTimeOffsets(offs map[string]specs.LinuxTimeOffset) error {
+	if len(offs) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for clock, o := range offs {
+		fmt.Fprintf(&b, "%s %d %d\n", clock, o.Secs, o.Nanosecs)
+	}
+	path := "/proc/thread-self/timens_offsets"
+	if err := os.WriteFile(path, []byte(b.String()), 0); err != nil {
+		return fmt.Errorf("linux.timeOffsets: %w", err)
+	}
+	return nil
+}
+
+func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, x := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(x.ContainerID), HostID: int(x.HostID), Size: int(x.Size)}
+	}
+	return out
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

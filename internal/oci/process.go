@@ -1,0 +1,179 @@
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/linux/caps"
+	"github.com/berth-dev/berth/internal/linux/seccomp"
+)
+
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+type execProcess struct {
+	path        string
+	args, env   []string
+	preserveFDs int
+}
+
+// prepareProcess does everything between the finished rootfs and execve, in
+// the order the kernel's rules force: things that need privilege first,
+// then the user switch, capabilities, and seccomp last (or before the user
+// switch when no_new_privs is off, since loading a filter then needs
+// CAP_SYS_ADMIN).
+func prepareProcess(cfg *initConfig, console *os.File) (*execProcess, error) {
+	p := cfg.Process
+	for _, rl := range p.Rlimits {
+		lim := syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}
+		// syscall.Setrlimit (not a raw prlimit) so the Go runtime does not
+		// restore its own NOFILE value at exec.
+		if err := syscall.Setrlimit(rlimitNames[rl.Type], &lim); err != nil {
+			return nil, fmt.Errorf("setrlimit %s (soft %d, hard %d): %w", rl.Type, rl.Soft, rl.Hard, err)
+		}
+	}
+	if console != nil {
+		if err := takeConsole(console); err != nil {
+			return nil, err
+		}
+		console.Close()
+	}
+	if err := unix.Chdir(p.Cwd); err != nil {
+		return nil, fmt.Errorf("process.cwd %s: %w", p.Cwd, err)
+	}
+	env := p.Env
+	path, err := lookPath(p.Args[0], env)
+	if err != nil {
+		return nil, err
+	}
+	if p.OOMScoreAdj != nil && cfg.Exec {
+		setOOMScoreAdj("self", *p.OOMScoreAdj)
+	}
+	var sc = cfg.Spec.Linux.Seccomp
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("keep capabilities: %w", err)
+	}
+	if err := caps.DropBounding(p.Capabilities); err != nil {
+		return nil, err
+	}
+	if sc != nil && !p.NoNewPrivileges {
+		if err := loadSeccomp(cfg); err != nil {
+			return nil, err
+		}
+		sc = nil
+	}
+	if err := setUser(cfg); err != nil {
+		return nil, err
+	}
+	if err := caps.Apply(p.Capabilities); err != nil {
+		return nil, err
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return nil, err
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return nil, fmt.Errorf("no_new_privs: %w", err)
+		}
+	}
+	if sc != nil {
+		if err := loadSeccomp(cfg); err != nil {
+			return nil, err
+		}
+	}
+	return &execProcess{path: path, args: p.Args, env: env, preserveFDs: cfg.PreserveFDs}, nil
+}
+
+func loadSeccomp(cfg *initConfig) error {
+	sc := cfg.Spec.Linux.Seccomp
+	fd, err := seccomp.Load(sc)
+	if err != nil {
+		return fmt.Errorf("linux.seccomp: %w", err)
+	}
+	if fd >= 0 {
+		defer unix.Close(fd)
+		if err := seccomp.SendNotifyFD(sc.ListenerPath, fd, cfg.State); err != nil {
+			return fmt.Errorf("linux.seccomp.listenerPath: %w", err)
+		}
+	}
+	return nil
+}
+
+func setUser(cfg *initConfig) error {
+	u := cfg.Process.User
+	umask := 0o022
+	if u.Umask != nil {
+		umask = int(*u.Umask)
+	}
+	unix.Umask(umask)
+	gids := make([]int, len(u.AdditionalGids))
+	for i, g := range u.AdditionalGids {
+		gids[i] = int(g)
+	}
+	if err := syscall.Setgroups(gids); err != nil && !(len(gids) == 0 && errors.Is(err, unix.EPERM)) {
+		return fmt.Errorf("process.user.additionalGids: setgroups: %w", err)
+	}
+	if err := syscall.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
+		return fmt.Errorf("process.user.gid %d: %w", u.GID, err)
+	}
+	if err := syscall.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
+		return fmt.Errorf("process.user.uid %d: %w", u.UID, err)
+	}
+	// Switching from root clears the environment's idea of HOME only if we set it.
+	return nil
+}
+
+// lookPath resolves the executable the way execvp would, with the
+// container's PATH, so a missing binary fails `create` and not `start`.
+func lookPath(file string, env []string) (string, error) {
+	check := func(p string) error {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return fmt.Errorf("%s is not an executable file", p)
+		}
+		return nil
+	}
+	if strings.Contains(file, "/") {
+		if err := check(file); err != nil {
+			return "", fmt.Errorf("process.args[0]: exec %q: %w", file, err)
+		}
+		return file, nil
+	}
+	pathEnv := defaultPath
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, file)
+		if check(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("process.args[0]: exec %q: executable file not found in $PATH", file)
+}
+
+func (p *execProcess) exec() error {
+	// Nothing but stdio and the preserved fds may cross into the container.
+	if err := unix.CloseRange(uint(3+p.preserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close fds: %w", err)
+	}
+	err := unix.Exec(p.path, p.args, p.env)
+	return fmt.Errorf("exec %s: %w", p.path, err)
+}
+
+func setOOMScoreAdj(pid string, v int) {
+	_ = os.WriteFile("/proc/"+pid+"/oom_score_adj", []byte(fmt.Sprint(v)), 0)
+}

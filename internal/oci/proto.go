@@ -1,0 +1,51 @@
+package oci
+
+import (
+	"encoding/json"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/linux/rootfs"
+)
+
+// The parent (create, exec) and the re-executed init talk over a socket
+// pair: the parent sends one initConfig, the child answers with syncMsgs.
+
+// EnvInitFD names the child's end of the socket pair.
+const EnvInitFD = "_BERTH_INIT"
+
+type initConfig struct {
+	Exec        bool               `json:"exec,omitempty"` // joining a running container
+	Spec        *specs.Spec        `json:"spec"`
+	Process     *specs.Process     `json:"process"`
+	Rootfs      string             `json:"rootfs,omitempty"`
+	Bundle      string             `json:"bundle,omitempty"`
+	NoPivot     bool               `json:"no_pivot,omitempty"`
+	Cgroups     []rootfs.CgroupDir `json:"cgroups,omitempty"`
+	CgroupV2    bool               `json:"cgroup_v2,omitempty"`
+	NewCgroupNS bool               `json:"new_cgroup_ns,omitempty"`
+	NewUserNS   bool               `json:"new_user_ns,omitempty"`
+	NewNetNS    bool               `json:"new_net_ns,omitempty"`
+	NewUTSNS    bool               `json:"new_uts_ns,omitempty"`
+	// Child fds (-1 when absent).
+	FifoFD      int `json:"fifo_fd"`
+	ConsoleFD   int `json:"console_fd"`
+	PreserveFDs int `json:"preserve_fds"`
+	// SyncHooks: stop before pivot_root so the parent can run prestart and
+	// createRuntime hooks.
+	SyncHooks bool `json:"sync_hooks,omitempty"`
+	// State is the container state JSON given to hooks run by the child.
+	State json.RawMessage `json:"state,omitempty"`
+}
+
+const (
+	msgHooks  = "hooks"  // child → parent: run prestart/createRuntime now
+	msgResume = "resume" // parent → child: hooks done
+	msgReady  = "ready"  // child → parent: waiting on the exec fifo (or about to exec)
+	msgError  = "error"  // child → parent: setup failed
+)
+
+type syncMsg struct {
+	Type  string `json:"type"`
+	Error string `json:"error,omitempty"`
+}

@@ -1,0 +1,236 @@
+package oci
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+)
+
+// Run is create + start; unless detach, it waits for the container, passes
+// signals on, deletes it and returns its exit status.
+func (s Store) Run(o *CreateOpts, detach bool) (int, error) {
+	var tty *ttyProxy
+	if !detach && o.ConsoleSocket == "" {
+		if spec, _, err := LoadBundle(o.Bundle); err == nil && spec.Process != nil && spec.Process.Terminal {
+			var err error
+			if tty, err = newTTYProxy(); err != nil {
+				return -1, err
+			}
+			defer tty.close()
+			o.consoleConn = tty.remote
+		}
+	}
+	// Signals that arrive while creating are queued and forwarded once the
+	// process exists.
+	sigc := make(chan os.Signal, 64)
+	if !detach {
+		signal.Notify(sigc)
+		defer signal.Stop(sigc)
+	}
+	c, err := s.Create(o)
+	if err != nil {
+		return -1, err
+	}
+	h := &Handle{Store: s, Record: c.Record, Spec: c.Spec}
+	if tty != nil {
+		if err := tty.attach(); err != nil {
+			h.Delete(true)
+			return -1, err
+		}
+	}
+	if err := h.Start(); err != nil {
+		h.Delete(true)
+		return -1, err
+	}
+	if detach {
+		c.Cmd.Process.Release()
+		return 0, nil
+	}
+	code := waitForwarding(c.Cmd, sigc, tty)
+	if tty != nil {
+		tty.drain()
+	}
+	if err := h.Delete(true); err != nil {
+		return code, err
+	}
+	return code, nil
+}
+
+// ExecWait runs a process in the container; unless detach, it waits for
+// it and returns its exit status.
+func (h *Handle) ExecWait(o *ExecOpts, detach bool) (int, error) {
+	var tty *ttyProxy
+	if !detach && o.ConsoleSocket == "" && o.Process.Terminal {
+		var err error
+		if tty, err = newTTYProxy(); err != nil {
+			return -1, err
+		}
+		defer tty.close()
+		o.consoleConn = tty.remote
+	}
+	sigc := make(chan os.Signal, 64)
+	if !detach {
+		signal.Notify(sigc)
+		defer signal.Stop(sigc)
+	}
+	cmd, err := h.Exec(o)
+	if err != nil {
+		return -1, err
+	}
+	if tty != nil {
+		if err := tty.attach(); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return -1, err
+		}
+	}
+	if detach {
+		cmd.Process.Release()
+		return 0, nil
+	}
+	code := waitForwarding(cmd, sigc, tty)
+	if tty != nil {
+		tty.drain()
+	}
+	return code, nil
+}
+
+// waitForwarding waits for the child, sending it every signal we get
+// (SIGWINCH becomes a resize when we proxy a terminal).
+func waitForwarding(cmd *exec.Cmd, sigc chan os.Signal, tty *ttyProxy) int {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case sig := <-sigc:
+				s := sig.(syscall.Signal)
+				switch {
+				case s == unix.SIGCHLD || s == unix.SIGURG || s == unix.SIGPIPE:
+					// Ours, not the container's (SIGURG is Go's preemption).
+				case s == unix.SIGWINCH && tty != nil:
+					tty.resize()
+				default:
+					unix.Kill(cmd.Process.Pid, s)
+				}
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	return exitCode(cmd, err)
+}
+
+func exitCode(cmd *exec.Cmd, err error) int {
+	if cmd.ProcessState == nil {
+		return 255
+	}
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return 255
+	}
+	return ws.ExitStatus()
+}
+
+// ttyProxy plays the console-socket listener for run/exec in the
+// foreground: it receives the pty master and copies it to our stdio.
+type ttyProxy struct {
+	local, remote *os.File
+	master        *os.File
+	oldState      *term.State
+	copied        chan struct{}
+}
+
+func newTTYProxy() (*ttyProxy, error) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &ttyProxy{
+		local:  os.NewFile(uintptr(pair[0]), "console-local"),
+		remote: os.NewFile(uintptr(pair[1]), "console-remote"),
+		copied: make(chan struct{}),
+	}, nil
+}
+
+func (t *ttyProxy) attach() error {
+	t.remote.Close()
+	master, err := RecvFD(t.local)
+	if err != nil {
+		return fmt.Errorf("receive pty master: %w", err)
+	}
+	t.master = master
+	if term.IsTerminal(int(os.Stdin.Fd())) {
+		if st, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
+			t.oldState = st
+		}
+		t.resize()
+	}
+	go io.Copy(master, os.Stdin)
+	go func() {
+		io.Copy(os.Stdout, master)
+		close(t.copied)
+	}()
+	return nil
+}
+
+func (t *ttyProxy) resize() {
+	if t.master == nil {
+		return
+	}
+	if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+		unix.IoctlSetWinsize(int(t.master.Fd()), unix.TIOCSWINSZ, ws)
+	}
+}
+
+// drain waits for the output still buffered in the pty after the process exited.
+func (t *ttyProxy) drain() {
+	if t.master != nil {
+		<-t.copied
+	}
+}
+
+func (t *ttyProxy) close() {
+	if t.oldState != nil {
+		term.Restore(int(os.Stdin.Fd()), t.oldState)
+	}
+	t.local.Close()
+	t.remote.Close()
+	if t.master != nil {
+		t.master.Close()
+	}
+}
+
+// RecvFD reads one fd sent with SCM_RIGHTS (what --console-socket listeners do).
+func RecvFD(sock *os.File) (*os.File, error) {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) != 1 {
+		return nil, errors.New("no fd received")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return nil, errors.New("no fd received")
+	}
+	return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
+}
