@@ -49,3 +49,4 @@ clean:
 
 help:
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+include scripts/oci-conformance/conformance.mk

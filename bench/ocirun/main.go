@@ -47,22 +47,22 @@ type stats struct {
 }
 
 type result struct {
-	Name        string   `json:"name"`
-	Path        string   `json:"path"`
-	Version     string   `json:"version"`
-	Runs        int      `json:"runs"`
-	MeanMS      float64  `json:"mean_ms"`
-	MedianMS    float64  `json:"median_ms"`
-	P90MS       float64  `json:"p90_ms"`
-	StddevMS    float64  `json:"stddev_ms"`
-	MinMS       float64  `json:"min_ms"`
-	MaxMS       float64  `json:"max_ms"`
-	VsCrun      *float64 `json:"mean_vs_crun,omitempty"`
-	VsRunc      *float64 `json:"mean_vs_runc,omitempty"`
-	RSSMaxMiB   float64  `json:"maxrss_max_mib"`
-	RSSMedMiB   float64  `json:"maxrss_median_mib"`
-	WallMS      []float64 `json:"wall_ms"`
-	MaxRSSKiB   []int64   `json:"maxrss_kib"`
+	Name      string    `json:"name"`
+	Path      string    `json:"path"`
+	Version   string    `json:"version"`
+	Runs      int       `json:"runs"`
+	MeanMS    float64   `json:"mean_ms"`
+	MedianMS  float64   `json:"median_ms"`
+	P90MS     float64   `json:"p90_ms"`
+	StddevMS  float64   `json:"stddev_ms"`
+	MinMS     float64   `json:"min_ms"`
+	MaxMS     float64   `json:"max_ms"`
+	VsCrun    *float64  `json:"mean_vs_crun,omitempty"`
+	VsRunc    *float64  `json:"mean_vs_runc,omitempty"`
+	RSSMaxMiB float64   `json:"maxrss_max_mib"`
+	RSSMedMiB float64   `json:"maxrss_median_mib"`
+	WallMS    []float64 `json:"wall_ms"`
+	MaxRSSKiB []int64   `json:"maxrss_kib"`
 }
 
 type report struct {

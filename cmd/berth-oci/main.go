@@ -83,11 +83,11 @@ func main() {
 	if errors.As(err, &ex) {
 		os.Exit(int(ex))
 	}
-	slog.Error(err.Error())
 	if g.logFile != nil {
-		// Callers that read the log (containerd's shim) get it there; people see it too.
-		fmt.Fprintln(os.Stderr, "berth-oci:", err)
+		// Callers that read the log (containerd's shim) find the error there.
+		slog.Error(err.Error())
 	}
+	fmt.Fprintln(os.Stderr, "berth-oci:", err)
 	os.Exit(1)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -29,6 +30,11 @@ type execProcess struct {
 // CAP_SYS_ADMIN).
 func prepareProcess(cfg *initConfig, console *os.File) (*execProcess, error) {
 	p := cfg.Process
+	// Nothing but stdio and the preserved fds may cross into the container.
+	// Marked now, before seccomp could forbid close_range.
+	if err := cloexecFrom(3 + cfg.PreserveFDs); err != nil {
+		return nil, err
+	}
 	for _, rl := range p.Rlimits {
 		lim := syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}
 		// syscall.Setrlimit (not a raw prlimit) so the Go runtime does not
@@ -166,12 +172,27 @@ func lookPath(file string, env []string) (string, error) {
 }
 
 func (p *execProcess) exec() error {
-	// Nothing but stdio and the preserved fds may cross into the container.
-	if err := unix.CloseRange(uint(3+p.preserveFDs), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("close fds: %w", err)
-	}
 	err := unix.Exec(p.path, p.args, p.env)
 	return fmt.Errorf("exec %s: %w", p.path, err)
+}
+
+// cloexecFrom marks every fd >= lowest close-on-exec.
+func cloexecFrom(lowest int) error {
+	if unix.CloseRange(uint(lowest), ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return nil
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list fds: %w", err)
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < lowest {
+			continue
+		}
+		unix.CloseOnExec(fd)
+	}
+	return nil
 }
 
 func setOOMScoreAdj(pid string, v int) {

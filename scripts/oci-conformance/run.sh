@@ -8,7 +8,8 @@
 #   --runtime    runtime binary (default: $RUNTIME, else <repo>/bin/berth-oci)
 #   --only       run only these programs (names with or without .t), e.g. --only create kill
 #   --results    results base dir (default /tmp/oci-conformance); TAP goes to
-#                <results>/<runtime>/<suite>/<name>.tap (stderr in <name>.stderr)
+#                <results>/<runtime>/<suite>/<name>.tap (stderr in <name>.stderr, the
+#                containers' stderr in <name>.container-stderr)
 #   --timeout    per-program timeout in seconds (default 180)
 #   --prepare-crun  bind the hugetlb controller to cgroup v1 first (crun refuses the
 #                cgroup v1 "hybrid" layout otherwise; see /work/shared/MACHINE.md). Changes
@@ -31,7 +32,7 @@ prepare_crun=0
 only=()
 
 usage() {
-	sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
 	exit "${1:-2}"
 }
 die() {
@@ -122,7 +123,40 @@ chmod 755 "$work"
 mkdir -p "$work/bin" "$work/tmp"
 chmod 755 "$work/tmp"
 wrapper=$work/bin/$rt_name
-printf '#!/bin/sh\nexec %q --root %q "$@"\n' "$runtime" "$rt_root" >"$wrapper"
+# Besides adding --root, the wrapper remembers each container's bundle at `create` and,
+# at `delete`, appends the bundle's stderr-* files (where the tests send the stderr of
+# `create` and so of the container: runtimetest's complaints, init errors) to
+# $OCI_CONF_STREAMS. The programs themselves never print those.
+mkdir -p "$work/bundles"
+{
+	echo '#!/bin/sh'
+	printf 'rt=%q\nroot=%q\nbundles=%q\n' "$runtime" "$rt_root" "$work/bundles"
+	cat <<'EOF'
+for last; do :; done
+case $1 in
+create)
+	b=. prev=
+	for a; do
+		case $prev in --bundle | -b) b=$a ;; esac
+		case $a in --bundle=*) b=${a#--bundle=} ;; esac
+		prev=$a
+	done
+	case $b in /*) ;; *) b=$PWD/$b ;; esac
+	printf '%s\n' "$b" >"$bundles/$last" 2>/dev/null
+	;;
+delete)
+	if [ -n "${OCI_CONF_STREAMS:-}" ] && [ -f "$bundles/$last" ]; then
+		b=$(cat "$bundles/$last")
+		for f in "$b"/stderr-*; do
+			[ -s "$f" ] && { echo "--- container $last: $(basename "$f")"; cat "$f"; } >>"$OCI_CONF_STREAMS"
+		done
+		rm -f "$bundles/$last"
+	fi
+	;;
+esac
+exec "$rt" --root "$root" "$@"
+EOF
+} >"$wrapper"
 chmod +x "$wrapper"
 
 # unmount_under DIR lazily unmounts every mount at or below DIR, deepest first. Tests
@@ -195,7 +229,9 @@ run_suite() {
 		return
 	fi
 	mkdir -p "$rdir" || { echo "run.sh: cannot create $rdir" >&2; harness_broken=1; return; }
-	rm -f "$rdir"/*.tap "$rdir"/*.stderr "$rdir"/summary.tsv "$rdir"/report.txt
+	# A full run replaces the previous results; --only replaces just its programs'.
+	((${#only[@]})) || rm -f "$rdir"/*.tap "$rdir"/*.stderr "$rdir"/*.container-stderr
+	rm -f "$rdir"/summary.tsv "$rdir"/report.txt
 
 	local progs=() p
 	if ((${#only[@]})); then
@@ -217,7 +253,8 @@ run_suite() {
 		local tmp=$work/tmp/$p t0 rc left secs st c_ok c_nok c_skip c_plan
 		mkdir -p "$tmp" && chmod 1777 "$tmp"
 		t0=$(date +%s.%N)
-		(cd "$sdir" && TMPDIR=$tmp RUNTIME=$wrapper \
+		rm -f "$rdir/$p.container-stderr"
+		(cd "$sdir" && TMPDIR=$tmp RUNTIME=$wrapper OCI_CONF_STREAMS=$rdir/$p.container-stderr \
 			timeout -k 10 "$timeout_s" "./$p.t" </dev/null >"$rdir/$p.tap" 2>"$rdir/$p.stderr")
 		rc=$?
 		secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
@@ -271,7 +308,14 @@ report_suite() {
 			else
 				# No verdict in TAP: the program's own stderr says why.
 				echo "     $p: $st (exit $rc)"
-				grep -v '^[[:space:]]*$' "$rdir/$p.stderr" | head -n 2 | cut -c1-140 | sed 's/^/       stderr: /'
+				if grep -q '[^[:space:]]' "$rdir/$p.stderr"; then
+					grep -v '^[[:space:]]*$' "$rdir/$p.stderr" | head -n 2 | cut -c1-140 | sed 's/^/       stderr: /'
+				elif [[ -s $rdir/$p.container-stderr ]]; then
+					grep -v -e '^[[:space:]]*$' -e '^--- container' "$rdir/$p.container-stderr" | head -n 2 |
+						cut -c1-140 | sed 's/^/       container stderr: /'
+				else
+					echo "       (no TAP and no stderr at all)"
+				fi
 			fi
 		done < <(awk -F'\t' 'NR > 1 && $9 != "pass"' "$rdir/summary.tsv")
 	fi

@@ -8,8 +8,9 @@
 // directories again.
 //
 // It is on the hot path of every container start, so it does only the work
-// asked for: one read of /proc/self/mountinfo per Open, /proc/self/cgroup only
-// for relative paths, and no probing of controller files that are not written.
+// asked for: one read of /proc/self/mountinfo per Open (none for an absolute
+// path on a pure v2 host, where one statfs tells the layout), /proc/self/cgroup
+// only for relative paths, and no probing of controller files it does not write.
 package cgroups
 
 import (
@@ -157,6 +158,11 @@ func (m *Manager) dir(controller string) (string, bool) {
 func fromPathsWith(src *source, paths map[string]string) (*Manager, error) {
 	if len(paths) == 0 {
 		return nil, errdefs.InvalidArgument("cgroups: no cgroup paths")
+	}
+	if dir, ok := paths[""]; ok && len(paths) == 1 && src.unifiedAt != nil {
+		if mnt := src.unifiedAt(); mnt != "" && strings.HasPrefix(dir, mnt+"/") {
+			return &Manager{src: src, version: 2, dirs: []cgDir{{dir: dir, mount: mnt, v2: true}}}, nil
+		}
 	}
 	hs, err := src.hierarchies()
 	if err != nil {

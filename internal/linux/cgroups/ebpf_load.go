@@ -9,14 +9,17 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/errdefs"
 )
 
 // ptr64 is an aligned_u64 pointer field of union bpf_attr, kept as an
-// unsafe.Pointer so the garbage collector sees it.
-type ptr64 struct {
-	p unsafe.Pointer
-	_ [8 - unsafe.Sizeof(uintptr(0))]byte
-}
+// unsafe.Pointer so the garbage collector sees it. That matches the
+// kernel's layout only with 64-bit pointers; loadDeviceProgram refuses to
+// run elsewhere.
+type ptr64 struct{ p unsafe.Pointer }
+
+const ptrIs64 = unsafe.Sizeof(uintptr(0)) == 8
 
 // The parts of union bpf_attr this file uses.
 type progLoadAttr struct {
@@ -76,6 +79,9 @@ var license = []byte("Apache-2.0\x00")
 // loadDeviceProgram loads prog as a BPF_PROG_TYPE_CGROUP_DEVICE program and
 // returns its fd. On a verifier error it loads again with a log to say why.
 func loadDeviceProgram(prog []insn) (int, error) {
+	if !ptrIs64 {
+		return -1, fmt.Errorf("cgroups: cgroup v2 device filters need a 64-bit platform: %w", errdefs.ErrNotImplemented)
+	}
 	code := encode(prog)
 	attr := progLoadAttr{
 		progType: unix.BPF_PROG_TYPE_CGROUP_DEVICE,

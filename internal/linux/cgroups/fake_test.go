@@ -76,7 +76,7 @@ var fakeFiles = map[string][]string{
 	"name=systemd": {},
 	"": {"cgroup.controllers", "cgroup.subtree_control", "cgroup.freeze", "cgroup.events", "cpu.weight", "cpu.max", "cpu.max.burst", "cpu.idle", "cpu.stat",
 		"cpuset.cpus", "cpuset.mems", "memory.max", "memory.low", "memory.swap.max", "memory.current", "memory.stat", "pids.max", "pids.current",
-		"io.weight", "io.max", "io.stat", "hugetlb.2MB.max", "hugetlb.2MB.rsvd.max", "hugetlb.1GB.max", "rdma.max"},
+		"io.weight", "io.max", "io.stat", "io.latency", "memory.high", "hugetlb.2MB.max", "hugetlb.2MB.rsvd.max", "hugetlb.1GB.max", "rdma.max"},
 }
 
 // fakeHost builds a cgroupfs look-alike under t.TempDir() from a mount table.
@@ -142,6 +142,17 @@ func (f *fakeHost) populate(dir string) {
 	}
 }
 
+// kernelSubtreeControl rewrites every cgroup.subtree_control the way the
+// kernel shows it ("+a +b" written reads back as "a b").
+func (f *fakeHost) kernelSubtreeControl() {
+	filepath.Walk(f.root, func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Name() == "cgroup.subtree_control" {
+			f.write(p, fakeEnabled(f.read(p)))
+		}
+		return nil
+	})
+}
+
 // fakeEnabled interprets a (last) "+a +b" write as the enabled set.
 func fakeEnabled(s string) string {
 	return strings.TrimSpace(strings.ReplaceAll(s, "+", ""))
@@ -195,8 +206,8 @@ func recordWrites(t *testing.T, root string) *[]write {
 	return &ws
 }
 
-func i64(v int64) *int64    { return &v }
-func u64(v uint64) *uint64  { return &v }
-func u16(v uint16) *uint16  { return &v }
-func u32(v uint32) *uint32  { return &v }
-func boolp(v bool) *bool    { return &v }
+func i64(v int64) *int64   { return &v }
+func u64(v uint64) *uint64 { return &v }
+func u16(v uint16) *uint16 { return &v }
+func u32(v uint32) *uint32 { return &v }
+func boolp(v bool) *bool   { return &v }

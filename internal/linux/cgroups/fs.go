@@ -108,6 +108,12 @@ func (m *Manager) mkdirAll(d *cgDir) (newLevels []string, err error) {
 	case nil:
 		newLevels = []string{d.dir}
 	case unix.EEXIST:
+		// Someone else's directory; on cpuset it may still be unusable.
+		if d.has("cpuset") {
+			if cpus, err := readString(d.dir, "cpuset.cpus"); err == nil && cpus == "" {
+				return nil, fillCpuset(d.mount, d.dir)
+			}
+		}
 		return nil, nil
 	case unix.ENOENT:
 		// Find the missing levels, top-down.

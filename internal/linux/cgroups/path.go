@@ -14,6 +14,13 @@ func openWith(src *source, p string, systemd bool) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Pure v2 and an absolute path: the mount point is all we need (the
+	// mount's root only matters for paths relative to our own cgroup).
+	if !rel && src.unifiedAt != nil {
+		if mnt := src.unifiedAt(); mnt != "" {
+			return &Manager{src: src, path: cgPath, version: 2, dirs: []cgDir{{dir: mnt + cgPath, mount: mnt, v2: true}}}, nil
+		}
+	}
 	hs, err := src.hierarchies()
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"os"
 	"syscall"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
@@ -31,11 +32,6 @@ func (p *program) newFilter() (*libseccomp.ScmpFilter, error) {
 }
 
 func (p *program) fill(f *libseccomp.ScmpFilter) error {
-	// A binary tree keeps big profiles cheap per syscall on kernels without
-	// the seccomp action cache; libseccomp < 2.5 lacks it, which is fine.
-	if len(p.rules) > 16 {
-		_ = f.SetOptimize(2)
-	}
 	for _, arch := range p.arches {
 		if err := f.AddArch(arch); err != nil {
 			// EDOM: libseccomp cannot mix this arch with the native one
@@ -58,12 +54,42 @@ func (p *program) fill(f *libseccomp.ScmpFilter) error {
 			}
 		}
 		if err != nil {
-			name, _ := r.call.GetName()
-			return fmt.Errorf("linux.seccomp.syscalls[%d].names[%d]: adding rule for %q: %w", r.entry, r.name, name, err)
+			return fmt.Errorf("linux.seccomp.syscalls[%d].names[%d]: adding rule for %q: %w", r.entry, r.index, r.name, err)
 		}
 	}
 	return nil
 }
+
+// Filter is a compiled profile: the BPF program and how to install it. It
+// can be built in one process (which may keep a cache, see CompileCached)
+// and sent to another (MarshalBinary) that installs it with Load.
+type Filter struct {
+	prog   []unix.SockFilter
+	flags  uint // SECCOMP_FILTER_FLAG_* from the profile
+	notify bool // install with a listener
+}
+
+// Compile validates s (as Validate does) and builds its BPF program without
+// loading it. A nil s yields a nil Filter. For a default-like profile on
+// three x86 ABIs this takes milliseconds, almost all inside libseccomp's
+// BPF generator.
+func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
+	p, err := compile(s)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	prog, err := p.bpf()
+	if err != nil {
+		return nil, err
+	}
+	return &Filter{prog: prog, flags: p.flags, notify: p.notify}, nil
+}
+
+// Notify reports whether loading f yields a user-notification fd.
+func (f *Filter) Notify() bool { return f.notify }
+
+// Len is the number of BPF instructions.
+func (f *Filter) Len() int { return len(f.prog) }
 
 // bpf builds p and returns the kernel program.
 func (p *program) bpf() ([]unix.SockFilter, error) {

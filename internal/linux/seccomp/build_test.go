@@ -133,6 +133,15 @@ func TestBuildNameOnOtherArch(t *testing.T) {
 		t.Skip("x86_64 host only")
 	}
 	out := pfc(t, s)
+	// Names that exist on no arch of this filter, with and without
+	// conditions, are accepted and skipped.
+	s.Syscalls = append(s.Syscalls,
+		specs.LinuxSyscall{Names: []string{"arm_fadvise64_64", "s390_pci_mmio_read", "riscv_flush_icache"}, Action: specs.ActAllow},
+		specs.LinuxSyscall{Names: []string{"socketcall", "cacheflush"}, Action: specs.ActLog,
+			Args: []specs.LinuxSeccompArg{{Index: 0, Value: 1, Op: specs.OpEqualTo}}})
+	if _, err := Compile(s); err != nil {
+		t.Fatal(err)
+	}
 	// socketcall exists on x86 (102), not on x86_64.
 	if !strings.Contains(out, `syscall "socketcall" (102)`) {
 		t.Errorf("x86 socketcall rule missing:\n%s", out)
@@ -232,6 +241,21 @@ func BenchmarkValidateDefaultLike(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := Validate(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCompileCachedDefaultLike is the same profile on a cache hit.
+func BenchmarkCompileCachedDefaultLike(b *testing.B) {
+	s := defaultLikeProfile(uint(unix.EPERM))
+	dir := b.TempDir()
+	if _, err := CompileCached(dir, s); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := CompileCached(dir, s); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -18,15 +18,20 @@ import (
 // is inherited across exec. It returns the user-notification fd (close-on-exec)
 // when the profile uses SCMP_ACT_NOTIFY, else -1. A nil s loads nothing.
 func Load(s *specs.LinuxSeccomp) (notifyFD int, err error) {
-	p, err := compile(s)
-	if err != nil || p == nil {
+	f, err := Compile(s)
+	if err != nil || f == nil {
 		return -1, err
 	}
-	prog, err := p.bpf()
-	if err != nil {
-		return -1, err
+	return f.Load()
+}
+
+// Load installs a compiled filter on the calling thread, with the same
+// contract as the package-level Load.
+func (f *Filter) Load() (notifyFD int, err error) {
+	if f == nil || len(f.prog) == 0 {
+		return -1, fmt.Errorf("linux.seccomp: loading filter: empty program")
 	}
-	return install(prog, p.flags, p.notify)
+	return install(f.prog, f.flags, f.notify)
 }
 
 // install hands prog to seccomp(2).
@@ -64,12 +69,7 @@ func loadError(errno unix.Errno, flags uint) error {
 	case unix.ESRCH:
 		hint = " (another thread could not be synchronized, SECCOMP_FILTER_FLAG_TSYNC)"
 	case unix.EINVAL:
-		hint = fmt.Sprintf(" (flags %#x)", flags)
-		if supportedFlagBits()&flags != flags&^(unix.SECCOMP_FILTER_FLAG_NEW_LISTENER|unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH) {
-			hint = fmt.Sprintf(" (flags %#x not supported by this kernel)", flags)
-		} else if flags&unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH != 0 && !probeFlag(unix.SECCOMP_FILTER_FLAG_TSYNC|unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH|unix.SECCOMP_FILTER_FLAG_NEW_LISTENER) {
-			hint = " (this kernel cannot combine SECCOMP_FILTER_FLAG_TSYNC with SCMP_ACT_NOTIFY; Linux 5.7 or later can)"
-		}
+		hint = fmt.Sprintf(" (kernel refused the program or flags %#x)", flags)
 	case unix.EBUSY:
 		hint = " (a listener already exists on this thread's filters)"
 	}

@@ -37,8 +37,9 @@ type rule struct {
 	call   libseccomp.ScmpSyscall
 	action libseccomp.ScmpAction
 	conds  [][]libseccomp.ScmpCondition
-	entry  int // index in linux.seccomp.syscalls, for error messages
-	name   int // index in names
+	// where the rule came from, for error messages
+	entry, index int // linux.seccomp.syscalls[entry].names[index]
+	name         string
 }
 
 // Validate checks a profile without loading it, so `create` fails before
@@ -117,6 +118,12 @@ func compile(s *specs.LinuxSeccomp) (*program, error) {
 			return nil, err
 		}
 	}
+	// With a listener, TSYNC needs TSYNC_ESRCH (Linux 5.7) so that the
+	// return value can carry the fd.
+	const withListener = unix.SECCOMP_FILTER_FLAG_TSYNC | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH | unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
+	if p.notify && p.flags&unix.SECCOMP_FILTER_FLAG_TSYNC != 0 && !probeFlag(withListener) {
+		return nil, invalid(".flags: this kernel cannot combine %s with %s", flagTSYNC, specs.ActNotify)
+	}
 	return p, nil
 }
 
@@ -169,7 +176,7 @@ func (p *program) addEntry(s *specs.LinuxSeccomp, i int, def actionEntry) error 
 		if skip {
 			continue
 		}
-		p.rules = append(p.rules, rule{call: call, action: action, conds: conds, entry: i, name: j})
+		p.rules = append(p.rules, rule{call: call, action: action, conds: conds, entry: i, index: j, name: name})
 	}
 	return nil
 }
