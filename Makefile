@@ -10,7 +10,10 @@ export CGO_ENABLED := 1
 
 BINS := bin/berth-oci
 
-.PHONY: all build install deps test test-unit test-integration vet fuzz bench clean help
+demo: ## the main job: install deps, build, install, run a busybox container
+	./scripts/demo.sh
+
+.PHONY: all build install deps demo test test-unit test-integration vet fuzz bench clean help
 
 all: build
 

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/linux/caps"
 	"github.com/berth-dev/berth/internal/linux/cgroups"
 	"github.com/berth-dev/berth/internal/linux/exeseal"
 	"github.com/berth-dev/berth/internal/linux/rootfs"
@@ -90,6 +91,11 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	if rootfs, err = filepath.EvalSymlinks(rootfs); err != nil {
 		return nil, errdefs.InvalidArgument("root.path: %v", err)
 	}
+	spec.Process.Capabilities = caps.Available(spec.Process.Capabilities)
+	filter, err := compileSeccomp(s.Root, spec)
+	if err != nil {
+		return nil, err
+	}
 	cgPath := spec.Linux.CgroupsPath
 	if cgPath == "" {
 		cgPath = "/berth-oci/" + o.ID
@@ -97,6 +103,9 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	cg, err := cgroups.Open(cgPath, o.Systemd)
 	if err != nil {
 		return nil, errdefs.InvalidArgument("linux.cgroupsPath: %v", err)
+	}
+	if n := spec.Linux.Resources; n != nil && n.Network != nil && cg.Path("net_cls") == "" && cg.Path("net_prio") == "" && cg.Version() == 1 {
+		return nil, errdefs.InvalidArgument("linux.resources.network: the net_cls and net_prio controllers are not mounted on this host")
 	}
 
 	var undo cleanups
@@ -198,6 +207,9 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		cmd.SysProcAttr.UidMappings = idMaps(spec.Linux.UIDMappings)
 		cmd.SysProcAttr.GidMappings = idMaps(spec.Linux.GIDMappings)
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// Become root of the new namespace before exec, or the exec drops
+		// every capability (host root is unmapped there).
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	if cg.Version() == 2 {
 		fd, err := cg.DirFD()
@@ -239,12 +251,15 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	if err := s.save(rec); err != nil {
 		return nil, err
 	}
-	state := stateJSON(rec.OCIState(Creating))
+	// runtime-tools and crun give create-time hooks "created" (the spec's
+	// lifecycle names no status for them).
+	state := stateJSON(rec.OCIState(Created))
 	cfg := &initConfig{
 		Spec: spec, Process: spec.Process, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot,
 		Cgroups: cgroupDirs(cg), CgroupV2: cg.Version() == 2,
 		NewCgroupNS: plan.newCgroup, NewUserNS: plan.newUser, NewNetNS: plan.newNet,
 		FifoFD: base + 1, ConsoleFD: consoleFD, PreserveFDs: o.PreserveFDs,
+		Seccomp: filter, NoMountNS: !plan.hasMountNS,
 		SyncHooks: spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0), //nolint:staticcheck
 		State:     state,
 	}

@@ -39,6 +39,11 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 	if o.Process.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil {
 		return nil, errdefs.InvalidArgument("process.terminal: a terminal needs --console-socket")
 	}
+	o.Process.Capabilities = caps.Available(o.Process.Capabilities)
+	filter, err := compileSeccomp(h.Store.Root, h.Spec)
+	if err != nil {
+		return nil, err
+	}
 	pid := h.Record.Pid
 	plan := &nsPlan{}
 	for _, ns := range h.Spec.Linux.Namespaces {
@@ -128,7 +133,7 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 	}
 	cfg := &initConfig{
 		Exec: true, Spec: h.Spec, Process: o.Process, FifoFD: -1, ConsoleFD: consoleFD,
-		PreserveFDs: o.PreserveFDs, State: stateJSON(h.Record.OCIState(Running)),
+		PreserveFDs: o.PreserveFDs, State: stateJSON(h.Record.OCIState(Running)), Seccomp: filter,
 	}
 	if err := h.Store.handshake(parentSock, cfg, h.Spec, nil); err != nil {
 		return fail(fmt.Errorf("exec: %w", err))

@@ -56,8 +56,10 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 		Spec: spec, Root: cfg.Rootfs, Bundle: cfg.Bundle, Cgroups: cfg.Cgroups,
 		CgroupV2: cfg.CgroupV2, NewUserNS: cfg.NewUserNS, NewNetNS: cfg.NewNetNS,
 	}
-	if err := setup.Prepare(); err != nil {
-		return fmt.Errorf("rootfs: %w", err)
+	if !cfg.NoMountNS {
+		if err := setup.Prepare(); err != nil {
+			return fmt.Errorf("rootfs: %w", err)
+		}
 	}
 	var console *os.File
 	if cfg.Process.Terminal {
@@ -84,11 +86,17 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 			return err
 		}
 	}
-	if err := rootfs.Pivot(cfg.Rootfs, cfg.NoPivot); err != nil {
-		return err
-	}
-	if err := rootfs.Finish(spec); err != nil {
-		return err
+	if cfg.NoMountNS {
+		if err := rootfs.Chroot(cfg.Rootfs); err != nil {
+			return err
+		}
+	} else {
+		if err := rootfs.Pivot(cfg.Rootfs, cfg.NoPivot); err != nil {
+			return err
+		}
+		if err := rootfs.Finish(spec); err != nil {
+			return err
+		}
 	}
 	for key, val := range spec.Linux.Sysctl {
 		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")

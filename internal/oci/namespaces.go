@@ -47,6 +47,7 @@ type nsPlan struct {
 	newCgroup   bool
 	newNet      bool
 	newPid      bool
+	hasMountNS  bool
 }
 
 type nsJoin struct {
@@ -59,6 +60,7 @@ func planNamespaces(list []specs.LinuxNamespace) (*nsPlan, error) {
 	var user, mnt string
 	for _, ns := range list {
 		flag := cloneFlag[ns.Type]
+		p.hasMountNS = p.hasMountNS || ns.Type == specs.MountNamespace
 		if ns.Path == "" {
 			switch ns.Type {
 			case specs.CgroupNamespace:

@@ -144,8 +144,6 @@ func (h *Handle) signalAll(sig unix.Signal) error {
 func (h *Handle) Delete(force bool) error {
 	switch st := h.Status(); st {
 	case Stopped:
-	case Created:
-		h.kill()
 	default:
 		if !force {
 			return errdefs.Conflict("cannot delete container %s that is not stopped: %s", h.Record.ID, st)

@@ -34,6 +34,12 @@ type initConfig struct {
 	// SyncHooks: stop before pivot_root so the parent can run prestart and
 	// createRuntime hooks.
 	SyncHooks bool `json:"sync_hooks,omitempty"`
+	// Seccomp is the compiled filter (seccomp.Filter.MarshalBinary): built
+	// by the parent, which may cache it, so the child only installs it.
+	Seccomp []byte `json:"seccomp,omitempty"`
+	// NoMountNS: the container shares the host's mount namespace, so the
+	// rootfs is only chroot'ed into, never mounted on.
+	NoMountNS bool `json:"no_mount_ns,omitempty"`
 	// State is the container state JSON given to hooks run by the child.
 	State json.RawMessage `json:"state,omitempty"`
 }

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -200,8 +201,10 @@ func validateLinux(spec *specs.Spec) error {
 			}
 		}
 	}
-	if !seen[specs.MountNamespace] {
-		return invalid("linux.namespaces: a mount namespace is required")
+	if !seen[specs.MountNamespace] && (len(spec.Mounts) > 0 || len(l.MaskedPaths) > 0 || len(l.ReadonlyPaths) > 0 || spec.Root.Readonly) {
+		// Without a mount namespace every mount would land on the host;
+		// such a container only gets a chroot.
+		slog.Warn("no mount namespace: mounts, masked and read-only paths are not applied")
 	}
 	userNew := false
 	for _, ns := range l.Namespaces {

@@ -99,9 +99,16 @@ func TestDeleteForceAndCreated(t *testing.T) {
 			t.Fatalf("process %d survived delete -f", pid)
 		}
 	}
-	// A created (never started) container is deleted without --force, as in runc.
+	// A created (never started) container is not stopped: the spec says
+	// delete must refuse it and leave it be; --force removes it.
 	r.must("create", "--bundle", b, "made")
-	r.must("delete", "made")
+	if res := r.run("delete", "made"); res.code == 0 || !strings.Contains(res.stderr, "not stopped: created") {
+		t.Fatalf("delete of a created container: %s", res)
+	}
+	if st := r.state("made"); st.Status != "created" {
+		t.Fatalf("refused delete changed the container: %s", st.Status)
+	}
+	r.must("delete", "-f", "made")
 	if out := r.must("list", "-q"); strings.TrimSpace(out) != "" {
 		t.Fatalf("left: %q", out)
 	}

@@ -4,6 +4,7 @@ package caps
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -146,4 +147,42 @@ func Apply(c *specs.LinuxCapabilities) error {
 		}
 	}
 	return nil
+}
+
+// Available drops from every set the capabilities the runtime itself does
+// not hold in its bounding set (on this project's VMs, CAP_SYS_RESOURCE):
+// the kernel would refuse the whole capset otherwise. Each drop is logged.
+func Available(c *specs.LinuxCapabilities) *specs.LinuxCapabilities {
+	if c == nil {
+		return nil
+	}
+	have := ownBounding()
+	filter := func(set string, list []string) []string {
+		out := list[:0:0]
+		for _, name := range list {
+			n, err := Parse(name)
+			if err == nil && n <= Last() && have&(1<<uint(n)) == 0 {
+				slog.Warn("capability not held by the runtime, not granted", "set", set, "capability", name)
+				continue
+			}
+			out = append(out, name)
+		}
+		return out
+	}
+	return &specs.LinuxCapabilities{
+		Bounding: filter("bounding", c.Bounding), Effective: filter("effective", c.Effective),
+		Inheritable: filter("inheritable", c.Inheritable), Permitted: filter("permitted", c.Permitted),
+		Ambient: filter("ambient", c.Ambient),
+	}
+}
+
+// ownBounding reads the calling thread's bounding set.
+func ownBounding() uint64 {
+	var m uint64
+	for n := 0; n <= Last(); n++ {
+		if r, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(n), 0, 0, 0); err == nil && r == 1 {
+			m |= 1 << uint(n)
+		}
+	}
+	return m
 }

@@ -51,11 +51,13 @@ func (s *Setup) hasNS(t specs.LinuxNamespaceType) bool {
 func (s *Setup) Prepare() error {
 	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
 	if s.Spec.Linux != nil {
-		if p, ok := propagationOpts[s.Spec.Linux.RootfsPropagation]; ok {
-			prop = p | unix.MS_REC
+		switch s.Spec.Linux.RootfsPropagation {
+		case "private", "rprivate":
+			prop = unix.MS_PRIVATE | unix.MS_REC
 		}
 	}
-	// Nothing we mount below may leak back to the host.
+	// Nothing we mount below may leak back to the host; a shared or
+	// unbindable rootfs is set up after the pivot (Finish).
 	if err := unix.Mount("", "/", "", prop, ""); err != nil {
 		return fmt.Errorf("set propagation of /: %w", err)
 	}

@@ -59,9 +59,24 @@ func moveRoot(root string) error {
 	return unix.Chdir("/")
 }
 
-// Finish runs after the pivot: masked and read-only paths, then the
-// read-only root.
+// Chroot is for a container without a mount namespace: nothing may be
+// mounted, so the rootfs is only made the root directory.
+func Chroot(root string) error {
+	if err := unix.Chroot(root); err != nil {
+		return fmt.Errorf("chroot %s: %w", root, err)
+	}
+	return unix.Chdir("/")
+}
+
+// Finish runs after the pivot: the root's propagation, masked and
+// read-only paths, then the read-only root.
 func Finish(spec *specs.Spec) error {
+	if l := spec.Linux; l != nil && l.RootfsPropagation != "" {
+		// Only now: pivot_root refuses a shared new root.
+		if err := unix.Mount("", "/", "", propagationOpts[l.RootfsPropagation], ""); err != nil {
+			return fmt.Errorf("linux.rootfsPropagation %s: %w", l.RootfsPropagation, err)
+		}
+	}
 	if l := spec.Linux; l != nil {
 		for _, p := range l.MaskedPaths {
 			if err := mask(p); err != nil {
