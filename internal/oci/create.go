@@ -146,11 +146,17 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
 		return nil, fmt.Errorf("exec fifo: %w", err)
 	}
-	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	// Past the umask: the init may run as any user of any user namespace.
+	if err := os.Chmod(fifoPath, 0o622); err != nil {
+		return nil, err
+	}
+	// init reopens the fifo relative to this directory fd: that works after
+	// pivot_root or chroot, without a /proc, and in a user namespace.
+	fifoDir, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer fifo.Close()
+	defer fifoDir.Close()
 
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -166,7 +172,7 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		extra = append(extra, os.NewFile(uintptr(3+i), "preserved"))
 	}
 	base := 3 + o.PreserveFDs
-	extra = append(extra, childSock, fifo)
+	extra = append(extra, childSock, fifoDir)
 	consoleFD := -1
 	if spec.Process.Terminal {
 		conn := o.consoleConn

@@ -23,8 +23,8 @@ func deviceRules(spec *specs.Spec) []specs.LinuxDeviceCgroup {
 	for _, d := range rootfs.DefaultDevices {
 		allow(d.Type, d.Major, d.Minor)
 	}
-	allow("c", 5, 1)   // /dev/console
-	allow("c", 5, 2)   // /dev/ptmx
+	allow("c", 5, 1)    // /dev/console
+	allow("c", 5, 2)    // /dev/ptmx
 	allow("c", 136, -1) // /dev/pts/*
 	for _, d := range spec.Linux.Devices {
 		typ := d.Type

@@ -123,10 +123,11 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 	}
 	sock.Close()
 	// Block until `start`: opening the fifo for writing waits for a reader.
-	fifo, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(cfg.FifoFD), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	ffd, err := unix.Openat(cfg.FifoFD, fifoName, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return reportLate(fmt.Errorf("open exec fifo: %w", err))
 	}
+	fifo := os.NewFile(uintptr(ffd), fifoName)
 	if _, err := fifo.Write([]byte{0}); err != nil {
 		return reportLate(fmt.Errorf("write exec fifo: %w", err))
 	}

@@ -28,7 +28,7 @@ type initConfig struct {
 	NewNetNS    bool               `json:"new_net_ns,omitempty"`
 	NewUTSNS    bool               `json:"new_uts_ns,omitempty"`
 	// Child fds (-1 when absent).
-	FifoFD      int `json:"fifo_fd"`
+	FifoFD      int `json:"fifo_fd"` // O_PATH fd of the state dir holding exec.fifo
 	ConsoleFD   int `json:"console_fd"`
 	PreserveFDs int `json:"preserve_fds"`
 	// SyncHooks: stop before pivot_root so the parent can run prestart and
