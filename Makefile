@@ -13,7 +13,7 @@ BINS := bin/berth-oci
 demo: ## the main job: install deps, build, install, run a busybox container
 	./scripts/demo.sh
 
-.PHONY: all build install deps demo test test-unit test-integration vet fuzz bench clean help
+.PHONY: all build install deps deps-full demo test test-unit test-integration vet fuzz bench clean help
 
 all: build
 
@@ -24,8 +24,11 @@ bin/berth-oci: FORCE
 
 FORCE:
 
-deps: ## install the Debian packages Berth builds and tests with
+deps: ## install the Debian packages Berth builds with
 	./scripts/install-deps.sh
+
+deps-full: ## also the peers the tests drive (podman, containerd, registry, CNI)
+	BERTH_DEPS_FULL=1 ./scripts/install-deps.sh
 
 install: build ## install the binaries into $(PREFIX)/bin
 	install -D -m 0755 bin/berth-oci $(DESTDIR)$(PREFIX)/bin/berth-oci
@@ -39,7 +42,7 @@ test-unit: ## unit tests (any user), with the race detector
 test-integration: build ## integration tests against the real kernel (root)
 	BERTH_OCI=$(CURDIR)/bin/berth-oci $(GO) test -count=1 -timeout 20m ./test/integration/...
 
-test: deps vet test-unit test-integration ## everything CI runs
+test: deps-full vet test-unit test-integration ## everything CI runs
 
 fuzz: ## run each fuzz target briefly
 	./scripts/fuzz.sh

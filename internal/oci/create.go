@@ -74,14 +74,19 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ValidateSpec(spec, bundle, true); err != nil {
+	// process is optional for create; start refuses without one (runtime spec).
+	if err := ValidateSpec(spec, bundle, false); err != nil {
 		return nil, err
+	}
+	proc := spec.Process
+	if proc == nil {
+		proc = &specs.Process{}
 	}
 	plan, err := planNamespaces(spec.Linux.Namespaces)
 	if err != nil {
 		return nil, errdefs.InvalidArgument("%v", err)
 	}
-	if spec.Process.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil {
+	if proc.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil {
 		return nil, errdefs.InvalidArgument("process.terminal: a terminal needs --console-socket")
 	}
 	rootfs := spec.Root.Path
@@ -91,7 +96,7 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	if rootfs, err = filepath.EvalSymlinks(rootfs); err != nil {
 		return nil, errdefs.InvalidArgument("root.path: %v", err)
 	}
-	spec.Process.Capabilities = caps.Available(spec.Process.Capabilities)
+	proc.Capabilities = caps.Available(proc.Capabilities)
 	filter, err := compileSeccomp(s.Root, spec)
 	if err != nil {
 		return nil, err
@@ -174,7 +179,7 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	base := 3 + o.PreserveFDs
 	extra = append(extra, childSock, fifoDir)
 	consoleFD := -1
-	if spec.Process.Terminal {
+	if proc.Terminal {
 		conn := o.consoleConn
 		if conn == nil {
 			if conn, err = dialConsole(o.ConsoleSocket); err != nil {
@@ -239,7 +244,7 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 			return nil, fmt.Errorf("join cgroup: %w", err)
 		}
 	}
-	if p := spec.Process; p.OOMScoreAdj != nil {
+	if p := proc; p.OOMScoreAdj != nil {
 		if err := writeOOMScoreAdj(pid, *p.OOMScoreAdj); err != nil {
 			return nil, err
 		}

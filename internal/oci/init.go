@@ -62,7 +62,7 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 		}
 	}
 	var console *os.File
-	if cfg.Process.Terminal {
+	if cfg.Process != nil && cfg.Process.Terminal {
 		var err error
 		if console, err = openConsole(cfg, filepath.Join(cfg.Rootfs, "dev/pts/ptmx")); err != nil {
 			return err
@@ -114,14 +114,24 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 			return fmt.Errorf("setdomainname: %w", err)
 		}
 	}
-	p, err := prepareProcess(cfg, console)
-	if err != nil {
-		return err
+	var p *execProcess
+	if cfg.Process != nil {
+		var err error
+		if p, err = prepareProcess(cfg, console); err != nil {
+			return err
+		}
 	}
 	if err := enc.Encode(syncMsg{Type: msgReady}); err != nil {
 		return err
 	}
 	sock.Close()
+	if p == nil {
+		// A container without a process only holds its namespaces; start
+		// refuses it, and delete kills us.
+		for {
+			unix.Pause()
+		}
+	}
 	// Block until `start`: opening the fifo for writing waits for a reader.
 	ffd, err := unix.Openat(cfg.FifoFD, fifoName, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -67,6 +67,11 @@ func (h *Handle) Start() error {
 	default:
 		return errdefs.FailedPrecondition("cannot start an already %s container", st)
 	}
+	if h.Spec.Process == nil {
+		// Nothing can ever run: the container ends here, stopped.
+		h.kill()
+		return errdefs.FailedPrecondition("cannot start container %s: its config has no process", h.Record.ID)
+	}
 	fifoPath := filepath.Join(h.Store.dir(h.Record.ID), fifoName)
 	fd, err := unix.Open(fifoPath, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
