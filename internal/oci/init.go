@@ -94,14 +94,12 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 		if err := rootfs.Pivot(cfg.Rootfs, cfg.NoPivot); err != nil {
 			return err
 		}
-		if err := rootfs.Finish(spec); err != nil {
+		// Before Finish makes /proc/sys read-only.
+		if err := writeSysctls(spec.Linux.Sysctl); err != nil {
 			return err
 		}
-	}
-	for key, val := range spec.Linux.Sysctl {
-		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
-		if err := os.WriteFile(path, []byte(val), 0); err != nil {
-			return fmt.Errorf("sysctl %s: %w", key, err)
+		if err := rootfs.Finish(spec); err != nil {
+			return err
 		}
 	}
 	if spec.Hostname != "" {
@@ -182,3 +180,13 @@ func initExec(cfg *initConfig, sock *os.File) error {
 }
 
 var errNoConsoleSocket = errors.New("process.terminal is set but no --console-socket was given")
+
+func writeSysctls(kv map[string]string) error {
+	for key, val := range kv {
+		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+		if err := os.WriteFile(path, []byte(val), 0); err != nil {
+			return fmt.Errorf("linux.sysctl %s: %w", key, err)
+		}
+	}
+	return nil
+}

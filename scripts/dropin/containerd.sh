@@ -8,6 +8,7 @@ here=$(dirname "$0")
 real_rt=${BERTH_OCI:-$(command -v berth-oci)}
 work=$(mktemp -d /tmp/berth-containerd.XXXXXX)
 sock=$work/containerd.sock
+rt=$(logging_wrapper "$real_rt" "$work")
 cat >"$work/config.toml" <<TOML
 version = 2
 root = "$work/root"
@@ -33,7 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.1; done
-rt=$(logging_wrapper "$real_rt" "$work")
 busybox_rootfs_tar "$work/rootfs.tar"
 # An OCI image from the rootfs, imported without a registry.
 python3 - "$work" <<'PY'

@@ -8,9 +8,9 @@ here=$(dirname "$0")
 real_rt=${BERTH_OCI:-$(command -v berth-oci)}
 work=$(mktemp -d /tmp/berth-podman.XXXXXX)
 trap 'podman "${common[@]}" rm -af >/dev/null 2>&1 || true; umount -R "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
+rt=$(logging_wrapper "$real_rt" "$work")
 common=(--root "$work/root" --runroot "$work/run" --cgroup-manager cgroupfs --events-backend file
 	--runtime "$rt")
-rt=$(logging_wrapper "$real_rt" "$work")
 busybox_rootfs_tar "$work/rootfs.tar"
 podman "${common[@]}" import -q "$work/rootfs.tar" localhost/berth-busybox:latest >/dev/null
 # This VM's root lacks CAP_SYS_RESOURCE: podman's default ulimits would fail (MACHINE.md).
