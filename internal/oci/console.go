@@ -24,11 +24,12 @@ func openConsole(cfg *initConfig, ptmx string) (*os.File, error) {
 	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
 		return nil, fmt.Errorf("unlockpt: %w", err)
 	}
-	sfd, err := unix.IoctlRetInt(mfd, unix.TIOCGPTPEER)
-	if err != nil {
-		// TIOCGPTPEER takes the flags as its argument; older kernels lack it.
-		return nil, fmt.Errorf("open pty peer: %w", err)
+	// TIOCGPTPEER opens the peer with the flags given as its argument.
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		return nil, fmt.Errorf("open pty peer: %w", errno)
 	}
+	sfd := int(r)
 	slave := os.NewFile(uintptr(sfd), "pty-slave")
 	if cs := cfg.Process.ConsoleSize; cs != nil {
 		ws := &unix.Winsize{Row: uint16(cs.Height), Col: uint16(cs.Width)}

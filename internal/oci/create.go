@@ -36,6 +36,8 @@ type CreateOpts struct {
 	PreserveFDs   int
 	// consoleConn replaces ConsoleSocket when `run` proxies the terminal itself.
 	consoleConn *os.File
+	// wantTTY makes that proxy, called only for specs with a terminal.
+	wantTTY func() (*os.File, error)
 }
 
 // Container is a created container; Cmd is set for the process that made
@@ -85,6 +87,11 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	plan, err := planNamespaces(spec.Linux.Namespaces)
 	if err != nil {
 		return nil, errdefs.InvalidArgument("%v", err)
+	}
+	if proc.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil && o.wantTTY != nil {
+		if o.consoleConn, err = o.wantTTY(); err != nil {
+			return nil, err
+		}
 	}
 	if proc.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil {
 		return nil, errdefs.InvalidArgument("process.terminal: a terminal needs --console-socket")
@@ -205,7 +212,7 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	cmd := &exec.Cmd{
 		Path:       exePath,
 		Args:       []string{"berth-oci", "init"},
-		Env:        append([]string{EnvInitFD + "=" + strconv.Itoa(base)}, plan.env()...),
+		Env:        append(initEnv(base), plan.env()...),
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
@@ -375,4 +382,11 @@ func cgroupDirs(cg *cgroups.Manager) []rootfs.CgroupDir {
 		out = append(out, rootfs.CgroupDir{Name: h.Name, Host: h.Dir})
 	}
 	return out
+}
+
+// initEnv is the whole environment of the re-executed init. It is short-
+// lived and single-threaded by design: no GC, one P, so the Go runtime
+// starts no threads it does not need.
+func initEnv(fd int) []string {
+	return []string{EnvInitFD + "=" + strconv.Itoa(fd), "GOGC=off", "GOMAXPROCS=1"}
 }

@@ -104,7 +104,7 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 	defer closeExe()
 	cmd := &exec.Cmd{
 		Path: exePath, Args: []string{"berth-oci", "init"},
-		Env:   append([]string{EnvInitFD + "=" + strconv.Itoa(base)}, plan.env()...),
+		Env:   append(initEnv(base), plan.env()...),
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		ExtraFiles:  extra,
 		SysProcAttr: &syscall.SysProcAttr{},

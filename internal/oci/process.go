@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -139,16 +140,33 @@ func setUser(cfg *initConfig) error {
 	for i, g := range u.AdditionalGids {
 		gids[i] = int(g)
 	}
-	if err := syscall.Setgroups(gids); err != nil && !(len(gids) == 0 && errors.Is(err, unix.EPERM)) {
+	// Raw, per-thread calls: we exec from this locked thread, and execve
+	// takes its credentials; Go's all-threads variants would signal every
+	// runtime thread three times.
+	if err := setgroups(gids); err != nil && !(len(gids) == 0 && errors.Is(err, unix.EPERM)) {
 		return fmt.Errorf("process.user.additionalGids: setgroups: %w", err)
 	}
-	if err := syscall.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
-		return fmt.Errorf("process.user.gid %d: %w", u.GID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return fmt.Errorf("process.user.gid %d: %w", u.GID, e)
 	}
-	if err := syscall.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
-		return fmt.Errorf("process.user.uid %d: %w", u.UID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return fmt.Errorf("process.user.uid %d: %w", u.UID, e)
 	}
-	// Switching from root clears the environment's idea of HOME only if we set it.
+	return nil
+}
+
+func setgroups(gids []int) error {
+	list := make([]uint32, len(gids))
+	for i, g := range gids {
+		list[i] = uint32(g)
+	}
+	var p unsafe.Pointer
+	if len(list) > 0 {
+		p = unsafe.Pointer(&list[0])
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(list)), uintptr(p), 0); e != 0 {
+		return e
+	}
 	return nil
 }
 

@@ -18,14 +18,19 @@ import (
 func (s Store) Run(o *CreateOpts, detach bool) (int, error) {
 	var tty *ttyProxy
 	if !detach && o.ConsoleSocket == "" {
-		if spec, _, err := LoadBundle(o.Bundle); err == nil && spec.Process != nil && spec.Process.Terminal {
+		// Create asks for the proxy only if the spec wants a terminal.
+		o.wantTTY = func() (*os.File, error) {
 			var err error
 			if tty, err = newTTYProxy(); err != nil {
-				return -1, err
+				return nil, err
 			}
-			defer tty.close()
-			o.consoleConn = tty.remote
+			return tty.remote, nil
 		}
+		defer func() {
+			if tty != nil {
+				tty.close()
+			}
+		}()
 	}
 	// Signals that arrive while creating are queued and forwarded once the
 	// process exists.
