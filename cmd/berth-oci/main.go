@@ -1,3 +1,9 @@
+// Each invocation lives for milliseconds: skip the cgroup-aware GOMAXPROCS
+// probing (several file reads at start-up).
+
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
+
 // Command berth-oci is Berth's low-level OCI runtime, with runc's command
 // line so that containerd, CRI-O, podman and dockerd can use it in runc's place.
 package main
@@ -9,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -46,6 +53,8 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		os.Exit(oci.Init())
 	}
+	// Short-lived: the heap never grows enough for a collection to pay off.
+	debug.SetGCPercent(-1)
 	g := &globals{}
 	root := &cobra.Command{
 		Use:           "berth-oci",

@@ -148,11 +148,22 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		cp.Devices = deviceRules(spec)
 		res = &cp
 	}
-	if err := cg.Create(res); err != nil {
-		cg.Destroy()
-		return nil, fmt.Errorf("cgroup %s: %w", cgPath, err)
+	// On cgroup v2 the child is cloned straight into its cgroup, which
+	// must exist first. On v1 the cgroup is made while the child builds
+	// its rootfs (it waits for msgPlaced before its first cgroup mount).
+	createCgroup := func() error {
+		if err := cg.Create(res); err != nil {
+			cg.Destroy()
+			return fmt.Errorf("cgroup %s: %w", cgPath, err)
+		}
+		undo.add(func() { cg.Destroy() })
+		return nil
 	}
-	undo.add(func() { cg.Destroy() })
+	if cg.Version() == 2 {
+		if err := createCgroup(); err != nil {
+			return nil, err
+		}
+	}
 
 	fifoPath := filepath.Join(dir, fifoName)
 	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
@@ -246,16 +257,6 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		cmd.Wait()
 	})
 	pid := cmd.Process.Pid
-	if cg.Version() == 1 {
-		if err := cg.Apply(pid); err != nil {
-			return nil, fmt.Errorf("join cgroup: %w", err)
-		}
-	}
-	if p := proc; p.OOMScoreAdj != nil {
-		if err := writeOOMScoreAdj(pid, *p.OOMScoreAdj); err != nil {
-			return nil, err
-		}
-	}
 	startTime, _, err := procStartTime(pid)
 	if err != nil {
 		return nil, fmt.Errorf("init exited early: %w", err)
@@ -281,7 +282,30 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		SyncHooks: spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0), //nolint:staticcheck
 		State:     state,
 	}
-	if err := s.handshake(parentSock, cfg, spec, state); err != nil {
+	// The child builds its rootfs while we move it into its cgroup: on v1
+	// the first write to cgroup.procs waits for an RCU grace period, often
+	// several milliseconds. It waits for msgPlaced before it runs anything.
+	ys := newSync(parentSock)
+	if err := ys.send(cfg); err != nil {
+		return nil, s.childError(cmd, err)
+	}
+	if cg.Version() == 1 {
+		if err := createCgroup(); err != nil {
+			return nil, err
+		}
+		if err := cg.Apply(pid); err != nil {
+			return nil, fmt.Errorf("join cgroup: %w", err)
+		}
+	}
+	if p := proc; p.OOMScoreAdj != nil {
+		if err := writeOOMScoreAdj(pid, *p.OOMScoreAdj); err != nil {
+			return nil, err
+		}
+	}
+	if err := ys.send(syncMsg{Type: msgPlaced}); err != nil {
+		return nil, s.childError(cmd, err)
+	}
+	if err := ys.serve(spec, state); err != nil {
 		return nil, s.childError(cmd, err)
 	}
 	if o.PidFile != "" {
@@ -293,15 +317,29 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	return &Container{Record: rec, Spec: spec, Cmd: cmd}, nil
 }
 
-// handshake sends the config and serves the child until it is ready.
-func (s Store) handshake(sock *os.File, cfg *initConfig, spec *specs.Spec, state []byte) error {
-	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
-	if err := enc.Encode(cfg); err != nil {
-		return fmt.Errorf("send config to init: %w", err)
+// initSync is the parent's end of the socket pair with an init.
+type initSync struct {
+	enc *json.Encoder
+	dec *json.Decoder
+}
+
+func newSync(sock *os.File) *initSync {
+	return &initSync{enc: json.NewEncoder(sock), dec: json.NewDecoder(sock)}
+}
+
+func (y *initSync) send(v any) error {
+	if err := y.enc.Encode(v); err != nil {
+		return fmt.Errorf("write to init: %w", err)
 	}
+	return nil
+}
+
+// serve answers the child until it is ready: runs prestart and
+// createRuntime hooks when it asks.
+func (y *initSync) serve(spec *specs.Spec, state []byte) error {
 	for {
 		var m syncMsg
-		if err := dec.Decode(&m); err != nil {
+		if err := y.dec.Decode(&m); err != nil {
 			if errors.Is(err, io.EOF) {
 				return errors.New("init exited during setup")
 			}
@@ -320,13 +358,26 @@ func (s Store) handshake(sock *os.File, cfg *initConfig, spec *specs.Spec, state
 			if err := runHooks("createRuntime", spec.Hooks.CreateRuntime, state); err != nil {
 				return err
 			}
-			if err := enc.Encode(syncMsg{Type: msgResume}); err != nil {
+			if err := y.send(syncMsg{Type: msgResume}); err != nil {
 				return err
 			}
 		default:
 			return fmt.Errorf("unexpected message %q from init", m.Type)
 		}
 	}
+}
+
+// handshake sends the config and serves the child until it is ready, for a
+// child already in its cgroup.
+func (s Store) handshake(sock *os.File, cfg *initConfig, spec *specs.Spec, state []byte) error {
+	y := newSync(sock)
+	if err := y.send(cfg); err != nil {
+		return err
+	}
+	if err := y.send(syncMsg{Type: msgPlaced}); err != nil {
+		return err
+	}
+	return y.serve(spec, state)
 }
 
 // childError adds the child's exit status when it died instead of reporting.

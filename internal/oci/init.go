@@ -35,6 +35,11 @@ func Init() int {
 	enc := json.NewEncoder(sock)
 	var ierr error
 	if cfg.Exec {
+		var m syncMsg
+		if err := dec.Decode(&m); err != nil || m.Type != msgPlaced {
+			fmt.Fprintln(os.Stderr, "berth-oci init: waiting for cgroup placement:", err)
+			return 1
+		}
 		ierr = initExec(&cfg, sock)
 	} else {
 		ierr = initContainer(&cfg, sock, dec, enc)
@@ -46,14 +51,29 @@ func Init() int {
 
 func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.Encoder) error {
 	spec := cfg.Spec
-	if cfg.NewCgroupNS {
-		// After the parent placed us in our cgroup, so that it is the namespace root.
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("unshare cgroup namespace: %w", err)
+	// Nothing runs (no hook, no user process) before we sit in our cgroup;
+	// the rootfs is built meanwhile, up to the first cgroup mount.
+	placed := false
+	waitPlaced := func() error {
+		if placed {
+			return nil
 		}
+		placed = true
+		var m syncMsg
+		if err := dec.Decode(&m); err != nil || m.Type != msgPlaced {
+			return fmt.Errorf("waiting for cgroup placement: %v", err)
+		}
+		if cfg.NewCgroupNS {
+			// Only now is our cgroup the right namespace root.
+			if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+				return fmt.Errorf("unshare cgroup namespace: %w", err)
+			}
+		}
+		return nil
 	}
 	setup := &rootfs.Setup{
-		Spec: spec, Root: cfg.Rootfs, Bundle: cfg.Bundle, Cgroups: cfg.Cgroups,
+		BeforeCgroupMount: waitPlaced,
+		Spec:              spec, Root: cfg.Rootfs, Bundle: cfg.Bundle, Cgroups: cfg.Cgroups,
 		CgroupV2: cfg.CgroupV2, NewUserNS: cfg.NewUserNS, NewNetNS: cfg.NewNetNS,
 	}
 	if !cfg.NoMountNS {
@@ -70,6 +90,9 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 		if err := bindConsole(cfg.Rootfs, console); err != nil {
 			return err
 		}
+	}
+	if err := waitPlaced(); err != nil {
+		return err
 	}
 	if cfg.SyncHooks {
 		if err := enc.Encode(syncMsg{Type: msgHooks}); err != nil {

@@ -34,11 +34,8 @@ func (s Store) Run(o *CreateOpts, detach bool) (int, error) {
 	}
 	// Signals that arrive while creating are queued and forwarded once the
 	// process exists.
-	sigc := make(chan os.Signal, 64)
-	if !detach {
-		signal.Notify(sigc)
-		defer signal.Stop(sigc)
-	}
+	sigc, notified := notifyAll(detach)
+	defer signal.Stop(sigc)
 	c, err := s.Create(o)
 	if err != nil {
 		return -1, err
@@ -58,6 +55,7 @@ func (s Store) Run(o *CreateOpts, detach bool) (int, error) {
 		c.Cmd.Process.Release()
 		return 0, nil
 	}
+	<-notified
 	code := waitForwarding(c.Cmd, sigc, tty)
 	if tty != nil {
 		tty.drain()
@@ -80,11 +78,8 @@ func (h *Handle) ExecWait(o *ExecOpts, detach bool) (int, error) {
 		defer tty.close()
 		o.consoleConn = tty.remote
 	}
-	sigc := make(chan os.Signal, 64)
-	if !detach {
-		signal.Notify(sigc)
-		defer signal.Stop(sigc)
-	}
+	sigc, notified := notifyAll(detach)
+	defer signal.Stop(sigc)
 	cmd, err := h.Exec(o)
 	if err != nil {
 		return -1, err
@@ -100,11 +95,30 @@ func (h *Handle) ExecWait(o *ExecOpts, detach bool) (int, error) {
 		cmd.Process.Release()
 		return 0, nil
 	}
+	<-notified
 	code := waitForwarding(cmd, sigc, tty)
 	if tty != nil {
 		tty.drain()
 	}
 	return code, nil
+}
+
+// notifyAll subscribes to every signal, in the background: the runtime
+// hands each signal to a locked thread in turn, which takes milliseconds,
+// and that overlaps with creating the container. Signals that arrive
+// before it is done are queued once it is.
+func notifyAll(detach bool) (chan os.Signal, chan struct{}) {
+	sigc := make(chan os.Signal, 64)
+	done := make(chan struct{})
+	if detach {
+		close(done)
+		return sigc, done
+	}
+	go func() {
+		signal.Notify(sigc)
+		close(done)
+	}()
+	return sigc, done
 }
 
 // waitForwarding waits for the child, sending it every signal we get

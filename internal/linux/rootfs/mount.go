@@ -30,6 +30,9 @@ type Setup struct {
 	CgroupV2  bool
 	NewUserNS bool
 	NewNetNS  bool
+	// BeforeCgroupMount, if set, runs once before the first cgroup mount:
+	// the container's cgroup directories may not exist before that.
+	BeforeCgroupMount func() error
 
 	roDev bool // /dev was asked read-only: remounted after devices are made
 }
@@ -112,6 +115,12 @@ func (s *Setup) mount(m *specs.Mount) error {
 	case o.Bind:
 		return s.bindMount(m, o, target)
 	case m.Type == "cgroup" || m.Type == "cgroup2":
+		if s.BeforeCgroupMount != nil {
+			if err := s.BeforeCgroupMount(); err != nil {
+				return err
+			}
+			s.BeforeCgroupMount = nil
+		}
 		return s.cgroupMount(m, o, target)
 	}
 	if err := os.MkdirAll(target, 0o755); err != nil {

@@ -12,10 +12,10 @@ import (
 
 // Options is a mount's options split the way the kernel wants them.
 type Options struct {
-	Flags       uintptr  // mount(2) flags
+	Flags       uintptr   // mount(2) flags
 	Propagation []uintptr // applied one by one after the mount
-	Data        []string // filesystem-specific options
-	AttrSet     uint64   // mount_setattr, recursive (rro, rnosuid, ...)
+	Data        []string  // filesystem-specific options
+	AttrSet     uint64    // mount_setattr, recursive (rro, rnosuid, ...)
 	AttrClr     uint64
 	Recursive   bool // rbind
 	Bind        bool
