@@ -268,24 +268,18 @@ func (s *Setup) cgroupMount(m *specs.Mount, o Options, target string) error {
 		return err
 	}
 	// cgroup v1: a tmpfs with one directory per hierarchy, each the
-	// container's own cgroup bound in.
+	// container's own cgroup bound in; flags for the whole tree are set
+	// with one recursive mount_setattr instead of a remount per hierarchy.
 	if err := unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
 		return err
 	}
 	for _, c := range s.Cgroups {
 		dir := filepath.Join(target, c.Name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
 		if err := unix.Mount(c.Host, dir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind cgroup %s: %w", c.Name, err)
-		}
-		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
-		if ro {
-			flags |= unix.MS_RDONLY
-		}
-		if err := remountBind(dir, flags); err != nil {
-			return err
 		}
 		// "cpu,cpuacct" is also reachable as "cpu" and "cpuacct".
 		if strings.Contains(c.Name, ",") {
@@ -294,8 +288,12 @@ func (s *Setup) cgroupMount(m *specs.Mount, o Options, target string) error {
 			}
 		}
 	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
 	if ro {
-		return unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755")
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if err := unix.MountSetattr(unix.AT_FDCWD, target, unix.AT_RECURSIVE, &attr); err != nil {
+		return fmt.Errorf("cgroup mount flags: %w", err)
 	}
 	return nil
 }
