@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/linux/caps"
 	"github.com/berth-dev/berth/internal/linux/exeseal"
+	"github.com/berth-dev/berth/internal/linux/procattr"
 )
 
 // ExecOpts are the flags of `exec`.
@@ -34,6 +35,9 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 		return nil, err
 	}
 	if err := caps.Validate(o.Process.Capabilities); err != nil {
+		return nil, err
+	}
+	if err := procattr.Validate(o.Process, nil); err != nil {
 		return nil, err
 	}
 	if o.Process.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil {

@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/internal/linux/procattr"
 	"github.com/berth-dev/berth/internal/linux/rootfs"
 )
 
@@ -34,6 +36,14 @@ func Init() int {
 	}
 	enc := json.NewEncoder(sock)
 	var ierr error
+	var l *specs.Linux
+	if !cfg.Exec && cfg.Spec != nil {
+		l = cfg.Spec.Linux
+	}
+	if err := procattr.ApplyEarly(cfg.Process, l); err != nil {
+		_ = enc.Encode(syncMsg{Type: msgError, Error: err.Error()})
+		return 1
+	}
 	if cfg.Exec {
 		var m syncMsg
 		if err := dec.Decode(&m); err != nil || m.Type != msgPlaced {

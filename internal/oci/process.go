@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/linux/caps"
+	"github.com/berth-dev/berth/internal/linux/procattr"
 	"github.com/berth-dev/berth/internal/linux/seccomp"
 )
 
@@ -63,6 +64,10 @@ func prepareProcess(cfg *initConfig, console *os.File) (*execProcess, error) {
 		setOOMScoreAdj("self", *p.OOMScoreAdj)
 	}
 	var sc []byte = cfg.Seccomp
+	// Scheduler and I/O class may need CAP_SYS_NICE: before the drop.
+	if err := procattr.ApplyLate(p); err != nil {
+		return nil, err
+	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("keep capabilities: %w", err)
 	}

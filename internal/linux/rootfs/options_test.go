@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -27,4 +28,23 @@ func TestParseOptions(t *testing.T) {
 			t.Errorf("%s: got %+v want %+v", tc.name, got, tc.want)
 		}
 	}
+}
+
+// FuzzParseOptions: any option list parses without panic, and ro/rw last wins.
+func FuzzParseOptions(f *testing.F) {
+	f.Add("ro,nosuid,mode=755")
+	f.Add("rbind,rro,rprivate")
+	f.Add("rw,ro,rw")
+	f.Fuzz(func(t *testing.T, s string) {
+		opts := strings.Split(s, ",")
+		o := ParseOptions(opts)
+		for i := len(opts) - 1; i >= 0; i-- {
+			if opts[i] == "ro" || opts[i] == "rw" {
+				if (o.Flags&unix.MS_RDONLY != 0) != (opts[i] == "ro") {
+					t.Fatalf("%q: last of ro/rw not honoured", s)
+				}
+				break
+			}
+		}
+	})
 }
