@@ -104,7 +104,7 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		return nil, errdefs.InvalidArgument("root.path: %v", err)
 	}
 	proc.Capabilities = caps.Available(proc.Capabilities)
-	filter, err := compileSeccomp(s.Root, spec)
+	filter, notify, err := compileSeccomp(s.Root, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +196,16 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	}
 	base := 3 + o.PreserveFDs
 	extra = append(extra, childSock, fifoDir)
+	nc, err := newNotifyChannel(notify)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.close()
+	seccompFD := -1
+	if nc != nil {
+		extra = append(extra, nc.child)
+		seccompFD = childFD(extra)
+	}
 	consoleFD := -1
 	if proc.Terminal {
 		conn := o.consoleConn
@@ -206,7 +216,7 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 			defer conn.Close()
 		}
 		extra = append(extra, conn)
-		consoleFD = base + 2
+		consoleFD = childFD(extra)
 	}
 
 	exe, err := exeseal.Open()
@@ -277,7 +287,7 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		Spec: spec, Process: spec.Process, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot,
 		Cgroups: cgroupDirs(cg), CgroupV2: cg.Version() == 2,
 		NewCgroupNS: plan.newCgroup, NewUserNS: plan.newUser, NewNetNS: plan.newNet,
-		FifoFD: base + 1, ConsoleFD: consoleFD, PreserveFDs: o.PreserveFDs,
+		FifoFD: base + 1, ConsoleFD: consoleFD, SeccompFD: seccompFD, PreserveFDs: o.PreserveFDs,
 		Seccomp: filter, NoMountNS: !plan.hasMountNS,
 		SyncHooks: spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0), //nolint:staticcheck
 		State:     state,
@@ -307,6 +317,9 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	}
 	if err := ys.serve(spec, state); err != nil {
 		return nil, s.childError(cmd, err)
+	}
+	if err := nc.forward(spec, pid, rec.OCIState(Created).State); err != nil {
+		return nil, err
 	}
 	if o.PidFile != "" {
 		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {

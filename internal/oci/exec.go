@@ -44,7 +44,7 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 		return nil, errdefs.InvalidArgument("process.terminal: a terminal needs --console-socket")
 	}
 	o.Process.Capabilities = caps.Available(o.Process.Capabilities)
-	filter, err := compileSeccomp(h.Store.Root, h.Spec)
+	filter, notify, err := compileSeccomp(h.Store.Root, h.Spec)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +84,16 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 	}
 	base := 3 + o.PreserveFDs
 	extra = append(extra, childSock)
+	nc, err := newNotifyChannel(notify)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.close()
+	seccompFD := -1
+	if nc != nil {
+		extra = append(extra, nc.child)
+		seccompFD = childFD(extra)
+	}
 	consoleFD := -1
 	if o.Process.Terminal {
 		conn := o.consoleConn
@@ -94,7 +104,7 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 			defer conn.Close()
 		}
 		extra = append(extra, conn)
-		consoleFD = base + 1
+		consoleFD = childFD(extra)
 	}
 	exe, err := exeseal.Open()
 	if err != nil {
@@ -136,11 +146,14 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 		}
 	}
 	cfg := &initConfig{
-		Exec: true, Spec: h.Spec, Process: o.Process, FifoFD: -1, ConsoleFD: consoleFD,
+		Exec: true, Spec: h.Spec, Process: o.Process, FifoFD: -1, ConsoleFD: consoleFD, SeccompFD: seccompFD,
 		PreserveFDs: o.PreserveFDs, State: stateJSON(h.Record.OCIState(Running)), Seccomp: filter,
 	}
 	if err := h.Store.handshake(parentSock, cfg, h.Spec, nil); err != nil {
 		return fail(fmt.Errorf("exec: %w", err))
+	}
+	if err := nc.forward(h.Spec, cmd.Process.Pid, h.Record.OCIState(Running).State); err != nil {
+		return fail(err)
 	}
 	if o.PidFile != "" {
 		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {

@@ -112,10 +112,14 @@ func loadSeccomp(cfg *initConfig) error {
 		return err
 	}
 	if fd >= 0 {
+		// The listener is a host path, out of our reach after pivot_root:
+		// the parent forwards the notify fd to it.
 		defer unix.Close(fd)
-		sc := cfg.Spec.Linux.Seccomp
-		if err := seccomp.SendNotifyFD(sc.ListenerPath, fd, cfg.State); err != nil {
-			return fmt.Errorf("linux.seccomp.listenerPath: %w", err)
+		if cfg.SeccompFD < 0 {
+			return fmt.Errorf("linux.seccomp: notify fd but no channel to the runtime")
+		}
+		if err := unix.Sendmsg(cfg.SeccompFD, []byte("seccomp"), unix.UnixRights(fd), nil, 0); err != nil {
+			return fmt.Errorf("send seccomp notify fd: %w", err)
 		}
 	}
 	return nil
@@ -123,15 +127,59 @@ func loadSeccomp(cfg *initConfig) error {
 
 // compileSeccomp builds the filter in the parent, with a cache under the
 // state root: libseccomp takes milliseconds for a Docker-sized profile.
-func compileSeccomp(root string, spec *specs.Spec) ([]byte, error) {
+// notify says whether loading it yields a user-notification fd.
+func compileSeccomp(root string, spec *specs.Spec) (prog []byte, notify bool, err error) {
 	if spec.Linux == nil || spec.Linux.Seccomp == nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	f, err := seccomp.CompileCached(filepath.Join(root, ".seccomp-cache"), spec.Linux.Seccomp)
 	if err != nil || f == nil {
+		return nil, false, err
+	}
+	prog, err = f.MarshalBinary()
+	return prog, f.Notify(), err
+}
+
+// notifyChannel is how a notify fd travels from init to the parent, which
+// hands it to the spec's listener.
+type notifyChannel struct{ parent, child *os.File }
+
+func newNotifyChannel(notify bool) (*notifyChannel, error) {
+	if !notify {
+		return nil, nil
+	}
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
 		return nil, err
 	}
-	return f.MarshalBinary()
+	return &notifyChannel{os.NewFile(uintptr(pair[0]), "seccomp-parent"), os.NewFile(uintptr(pair[1]), "seccomp-child")}, nil
+}
+
+func (n *notifyChannel) close() {
+	if n != nil {
+		n.parent.Close()
+		n.child.Close()
+	}
+}
+
+// forward passes the received fd to the listener with the process state.
+func (n *notifyChannel) forward(spec *specs.Spec, pid int, st specs.State) error {
+	if n == nil {
+		return nil
+	}
+	f, err := RecvFD(n.parent)
+	if err != nil {
+		return fmt.Errorf("receive seccomp notify fd: %w", err)
+	}
+	defer f.Close()
+	msg, err := seccomp.ListenerState(spec.Linux.Seccomp, pid, st)
+	if err != nil {
+		return err
+	}
+	if err := seccomp.SendNotifyFD(spec.Linux.Seccomp.ListenerPath, int(f.Fd()), msg); err != nil {
+		return fmt.Errorf("linux.seccomp.listenerPath: %w", err)
+	}
+	return nil
 }
 
 func setUser(cfg *initConfig) error {

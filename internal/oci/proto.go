@@ -30,6 +30,7 @@ type initConfig struct {
 	// Child fds (-1 when absent).
 	FifoFD      int `json:"fifo_fd"` // O_PATH fd of the state dir holding exec.fifo
 	ConsoleFD   int `json:"console_fd"`
+	SeccompFD   int `json:"seccomp_fd"` // where to send a seccomp notify fd
 	PreserveFDs int `json:"preserve_fds"`
 	// SyncHooks: stop before pivot_root so the parent can run prestart and
 	// createRuntime hooks.
