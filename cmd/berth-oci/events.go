@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,6 +31,28 @@ func eventsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			enc := json.NewEncoder(os.Stdout)
+			var mu sync.Mutex
+			emit := func(e event) error {
+				mu.Lock()
+				defer mu.Unlock()
+				return enc.Encode(e)
+			}
+			if !stats {
+				// OOM kills are reported as they happen, between stats.
+				if cg, err := h.Cgroup(); err == nil {
+					if w, err := cg.WatchOOM(); err == nil {
+						defer w.Close()
+						go func() {
+							for w.Wait() == nil {
+								if h.Status() == oci.Stopped {
+									return
+								}
+								emit(event{Type: "oom", ID: h.Record.ID})
+							}
+						}()
+					}
+				}
+			}
 			for {
 				if h.Status() == oci.Stopped {
 					return nil
@@ -42,7 +65,7 @@ func eventsCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if err := enc.Encode(event{Type: "stats", ID: h.Record.ID, Data: st}); err != nil {
+				if err := emit(event{Type: "stats", ID: h.Record.ID, Data: st}); err != nil {
 					return err
 				}
 				if stats {
