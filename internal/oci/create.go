@@ -122,8 +122,16 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 
 	var undo cleanups
 	defer func() {
-		if err != nil {
-			undo.run()
+		if err == nil {
+			return
+		}
+		undo.run()
+		// A failed create-time hook continues the lifecycle at delete,
+		// whose poststop hooks then run (runtime spec, lifecycle step 12).
+		var he *hookError
+		if errors.As(err, &he) && spec.Hooks != nil {
+			runHooksWarn("poststop", spec.Hooks.Poststop, stateJSON(&State{State: specs.State{
+				Version: specs.Version, ID: o.ID, Status: Stopped, Bundle: bundle, Annotations: spec.Annotations}}))
 		}
 	}()
 	if err := os.MkdirAll(s.Root, 0o711); err != nil {
@@ -360,6 +368,9 @@ func (y *initSync) serve(spec *specs.Spec, state []byte) error {
 		}
 		switch m.Type {
 		case msgError:
+			if m.HookFailed {
+				return &hookError{errors.New(m.Error)}
+			}
 			return errors.New(m.Error)
 		case msgReady:
 			return nil

@@ -12,12 +12,18 @@ import (
 	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
+// hookError marks a failed prestart, createRuntime or createContainer
+// hook: the spec then has the runtime go on to delete and poststop.
+type hookError struct{ error }
+
+func (e *hookError) Unwrap() error { return e.error }
+
 // runHooks runs hooks in order, each with the container state on stdin,
 // stopping at the first failure.
 func runHooks(kind string, hooks []specs.Hook, state []byte) error {
 	for i, h := range hooks {
 		if err := runHook(h, state); err != nil {
-			return fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)
+			return &hookError{fmt.Errorf("%s hook #%d (%s): %w", kind, i, h.Path, err)}
 		}
 	}
 	return nil

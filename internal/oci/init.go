@@ -55,7 +55,8 @@ func Init() int {
 		ierr = initContainer(&cfg, sock, dec, enc)
 	}
 	// Only failures get here.
-	_ = enc.Encode(syncMsg{Type: msgError, Error: ierr.Error()})
+	var he *hookError
+	_ = enc.Encode(syncMsg{Type: msgError, Error: ierr.Error(), HookFailed: errors.As(ierr, &he)})
 	return 1
 }
 
@@ -168,18 +169,24 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 	if err != nil {
 		return reportLate(fmt.Errorf("open exec fifo: %w", err))
 	}
+	unix.Close(cfg.FifoFD)
 	fifo := os.NewFile(uintptr(ffd), fifoName)
 	if _, err := fifo.Write([]byte{0}); err != nil {
 		return reportLate(fmt.Errorf("write exec fifo: %w", err))
 	}
-	fifo.Close()
-	unix.Close(cfg.FifoFD)
+	// The fifo stays open until execve closes it (O_CLOEXEC): `start`
+	// reads until then, so it returns once the process really runs, or
+	// with the error written here.
+	fail := func(err error) error {
+		fifo.Write([]byte(err.Error()))
+		return reportLate(err)
+	}
 	if spec.Hooks != nil {
 		if err := runHooks("startContainer", spec.Hooks.StartContainer, cfg.State); err != nil {
-			return reportLate(err)
+			return fail(err)
 		}
 	}
-	return reportLate(p.exec())
+	return fail(p.exec())
 }
 
 // reportLate is for failures after `create` returned: only stderr is left.

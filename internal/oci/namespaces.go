@@ -148,7 +148,9 @@ func writeTimeOffsets(offs map[string]specs.LinuxTimeOffset) error {
 	for clock, o := range offs {
 		fmt.Fprintf(&b, "%s %d %d\n", clock, o.Secs, o.Nanosecs)
 	}
-	path := "/proc/thread-self/timens_offsets"
+	// The offsets belong to the thread that unshared (its namespace for
+	// children); /proc/thread-self has no timens_offsets, /proc/<tid> does.
+	path := "/proc/" + strconv.Itoa(unix.Gettid()) + "/timens_offsets"
 	if err := os.WriteFile(path, []byte(b.String()), 0); err != nil {
 		return fmt.Errorf("linux.timeOffsets: %w", err)
 	}

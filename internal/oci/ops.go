@@ -79,17 +79,8 @@ func (h *Handle) Start() error {
 	}
 	defer unix.Close(fd)
 	// The init may die instead of writing; poll so we notice.
-	for {
-		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 100)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return err
-		}
-		if n > 0 {
-			break
-		}
-		if !h.Record.Alive() {
-			return errdefs.FailedPrecondition("container init exited before start")
-		}
+	if err := waitReadable(fd, h.Record); err != nil {
+		return err
 	}
 	var b [1]byte
 	if _, err := unix.Read(fd, b[:]); err != nil {
@@ -98,10 +89,52 @@ func (h *Handle) Start() error {
 	if err := os.Remove(fifoPath); err != nil {
 		return err
 	}
+	// Then until EOF: the init's end closes when it execs the process;
+	// anything written before is why it could not.
+	var msg []byte
+	buf := make([]byte, 4096)
+	for {
+		if err := waitReadable(fd, nil); err != nil {
+			return err
+		}
+		n, err := unix.Read(fd, buf)
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read exec fifo: %w", err)
+		}
+		if n == 0 {
+			break
+		}
+		msg = append(msg, buf[:n]...)
+	}
+	if len(msg) > 0 {
+		h.kill()
+		return fmt.Errorf("container %s failed to start: %s", h.Record.ID, msg)
+	}
 	if h.Spec.Hooks != nil {
 		runHooksWarn("poststart", h.Spec.Hooks.Poststart, stateJSON(h.Record.OCIState(Running)))
 	}
 	return nil
+}
+
+// waitReadable polls fd for input or hang-up; with r set, it gives up when
+// the container's init is gone.
+func waitReadable(fd int, r *Record) error {
+	for {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfd, 100)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		if r != nil && !r.Alive() {
+			return errdefs.FailedPrecondition("container init exited before start")
+		}
+	}
 }
 
 // Kill sends sig to the init, or with all to every process in the cgroup.

@@ -56,4 +56,6 @@ const (
 type syncMsg struct {
 	Type  string `json:"type"`
 	Error string `json:"error,omitempty"`
+	// HookFailed: the error is a failed createContainer hook.
+	HookFailed bool `json:"hook_failed,omitempty"`
 }

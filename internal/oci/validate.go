@@ -218,6 +218,21 @@ func validateLinux(spec *specs.Spec) error {
 	if !seen[specs.UserNamespace] && (len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0) {
 		return invalid("linux.uidMappings: set without a user namespace")
 	}
+	if len(l.TimeOffsets) > 0 {
+		if !seen[specs.TimeNamespace] {
+			return invalid("linux.timeOffsets: set without a time namespace")
+		}
+		for clock := range l.TimeOffsets {
+			if clock != "monotonic" && clock != "boottime" {
+				return invalid("linux.timeOffsets: unknown clock %q (monotonic or boottime)", clock)
+			}
+		}
+		for _, ns := range l.Namespaces {
+			if ns.Type == specs.TimeNamespace && ns.Path != "" {
+				return invalid("linux.timeOffsets: cannot be set when joining an existing time namespace")
+			}
+		}
+	}
 	if spec.Hostname != "" && !seen[specs.UTSNamespace] {
 		return invalid("hostname: cannot be set without a UTS namespace")
 	}

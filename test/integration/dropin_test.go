@@ -22,7 +22,7 @@ func TestDropIn(t *testing.T) {
 			if _, err := exec.LookPath(tc.tool); err != nil {
 				t.Skipf("%s not installed: BERTH_DEPS_FULL=1 scripts/install-deps.sh installs it", tc.tool)
 			}
-			cmd := exec.Command("../../scripts/dropin/"+tc.name+".sh")
+			cmd := exec.Command("../../scripts/dropin/" + tc.name + ".sh")
 			cmd.Env = append(cmd.Environ(), "BERTH_OCI="+ociBin)
 			out, err := cmd.CombinedOutput()
 			if err != nil {

@@ -48,25 +48,20 @@ func hostNS(t *testing.T, pid string, name string) string {
 
 func TestNamespacesCreated(t *testing.T) {
 	r := newRT(t)
-	withTime := func(s *specs.Spec) {
-		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
-		s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{
-			"monotonic": {Secs: 1000},
-			"boottime":  {Secs: 2000},
-		}
-	}
-	got := parseNS(t, r.mustSh(withTime, printNS))
+	got := parseNS(t, r.mustSh(nil, printNS))
 	for _, typ := range []specs.LinuxNamespaceType{
 		specs.PIDNamespace, specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace,
-		specs.MountNamespace, specs.CgroupNamespace, specs.TimeNamespace,
+		specs.MountNamespace, specs.CgroupNamespace,
 	} {
 		n := nsNames[typ]
 		if host := hostNS(t, "self", n); got[n] == host {
 			t.Errorf("%s: container shares the host's namespace %s", typ, host)
 		}
 	}
-	if host := hostNS(t, "self", "user"); got["user"] != host {
-		t.Errorf("user: not in the spec, yet the container has %s (host %s)", got["user"], host)
+	for _, n := range []string{"user", "time"} {
+		if host := hostNS(t, "self", n); got[n] != host {
+			t.Errorf("%s: not in the spec, yet the container has %s (host %s)", n, got[n], host)
+		}
 	}
 }
 
@@ -95,6 +90,13 @@ func TestNamespacesOmitted(t *testing.T) {
 
 func TestTimeNamespaceOffsets(t *testing.T) {
 	r := newRT(t)
+	// A time namespace without offsets.
+	got := parseNS(t, r.mustSh(func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+	}, printNS))
+	if got["time"] == hostNS(t, "self", "time") {
+		t.Errorf("time: container shares the host's namespace %s", got["time"])
+	}
 	withTime := func(s *specs.Spec) {
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
 		s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{
@@ -102,8 +104,12 @@ func TestTimeNamespaceOffsets(t *testing.T) {
 			"boottime":  {Secs: 2000, Nanosecs: 5},
 		}
 	}
-	out := r.mustSh(withTime, "cat /proc/self/timens_offsets; echo uptime $(cat /proc/uptime)")
+	res := r.runSh(withTime, "cat /proc/self/timens_offsets; echo uptime $(cat /proc/uptime); "+printNS)
 	hostUp := readUptime(t)
+	if res.code != 0 {
+		t.Fatalf("time namespace: %s", res)
+	}
+	out := res.stdout
 	offs := map[string]string{}
 	var up float64
 	for _, line := range strings.Split(out, "\n") {
@@ -115,6 +121,9 @@ func TestTimeNamespaceOffsets(t *testing.T) {
 			offs[f[0]] = f[1] + " " + f[2]
 		}
 	}
+	if got := parseNS(t, out[strings.Index(out, "pid "):]); got["time"] == hostNS(t, "self", "time") {
+		t.Errorf("time: container shares the host's namespace %s", got["time"])
+	}
 	if offs["monotonic"] != "1000 0" || offs["boottime"] != "2000 5" {
 		t.Errorf("timens_offsets: %q", out)
 	}
@@ -123,7 +132,7 @@ func TestTimeNamespaceOffsets(t *testing.T) {
 		t.Errorf("container uptime %.2f, host %.2f: want host+2000", up, hostUp)
 	}
 	// Offsets without a time namespace are an error.
-	res := r.runSh(func(s *specs.Spec) {
+	res = r.runSh(func(s *specs.Spec) {
 		s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 1}}
 	}, "true")
 	if res.code == 0 || !strings.Contains(res.stderr, "timeOffsets") {
