@@ -164,13 +164,33 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 			cg.Destroy()
 			return fmt.Errorf("cgroup %s: %w", cgPath, err)
 		}
-		undo.add(func() { cg.Destroy() })
 		return nil
 	}
+	// cgReady reports the cgroup's creation; until it is received nothing
+	// else may touch cg.
+	cgReady := make(chan error, 1)
+	cgPending := true
+	waitCgroup := func() error {
+		if !cgPending {
+			return nil
+		}
+		cgPending = false
+		err := <-cgReady
+		if err == nil {
+			undo.add(func() { cg.Destroy() })
+		}
+		return err
+	}
+	defer waitCgroup() // never leave the goroutine behind on an early return
 	if cg.Version() == 2 {
-		if err := createCgroup(); err != nil {
+		cgReady <- createCgroup()
+		if err := waitCgroup(); err != nil {
 			return nil, err
 		}
+	} else {
+		// On v1 the directories are made on another thread while this one
+		// forks and execs the init (os.StartProcess blocks until exec).
+		go func() { cgReady <- createCgroup() }()
 	}
 
 	fifoPath := filepath.Join(dir, fifoName)
@@ -308,7 +328,7 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		return nil, s.childError(cmd, err)
 	}
 	if cg.Version() == 1 {
-		if err := createCgroup(); err != nil {
+		if err := waitCgroup(); err != nil {
 			return nil, err
 		}
 		if err := cg.Apply(pid); err != nil {
