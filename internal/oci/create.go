@@ -331,6 +331,9 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		if err := waitCgroup(); err != nil {
 			return nil, err
 		}
+		if err := ys.send(syncMsg{Type: msgCgroupReady}); err != nil {
+			return nil, s.childError(cmd, err)
+		}
 		if err := cg.Apply(pid); err != nil {
 			return nil, fmt.Errorf("join cgroup: %w", err)
 		}

@@ -62,28 +62,50 @@ func Init() int {
 
 func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.Encoder) error {
 	spec := cfg.Spec
-	// Nothing runs (no hook, no user process) before we sit in our cgroup;
-	// the rootfs is built meanwhile, up to the first cgroup mount.
-	placed := false
-	waitPlaced := func() error {
-		if placed {
-			return nil
-		}
-		placed = true
+	// Nothing runs (no hook, no user process) before we sit in our cgroup,
+	// but the whole rootfs is built meanwhile: the parent first says when
+	// the cgroup directories exist (cgroup mounts bind them), then when we
+	// are in them. On v2 both come at once, as msgPlaced.
+	dirsReady, placed := false, false
+	next := func() error {
 		var m syncMsg
-		if err := dec.Decode(&m); err != nil || m.Type != msgPlaced {
-			return fmt.Errorf("waiting for cgroup placement: %v", err)
+		if err := dec.Decode(&m); err != nil {
+			return fmt.Errorf("waiting for the cgroup: %v", err)
 		}
-		if cfg.NewCgroupNS {
-			// Only now is our cgroup the right namespace root.
-			if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-				return fmt.Errorf("unshare cgroup namespace: %w", err)
+		switch m.Type {
+		case msgCgroupReady:
+			dirsReady = true
+		case msgPlaced:
+			dirsReady, placed = true, true
+			if cfg.NewCgroupNS {
+				// Only now is our cgroup the right namespace root.
+				if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+					return fmt.Errorf("unshare cgroup namespace: %w", err)
+				}
+			}
+		default:
+			return fmt.Errorf("unexpected message %q while waiting for the cgroup", m.Type)
+		}
+		return nil
+	}
+	waitDirs := func() error {
+		for !dirsReady {
+			if err := next(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	waitPlaced := func() error {
+		for !placed {
+			if err := next(); err != nil {
+				return err
 			}
 		}
 		return nil
 	}
 	setup := &rootfs.Setup{
-		BeforeCgroupMount: waitPlaced,
+		BeforeCgroupMount: waitDirs,
 		Spec:              spec, Root: cfg.Rootfs, Bundle: cfg.Bundle, Cgroups: cfg.Cgroups,
 		CgroupV2: cfg.CgroupV2, NewUserNS: cfg.NewUserNS, NewNetNS: cfg.NewNetNS,
 	}
@@ -102,8 +124,12 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 			return err
 		}
 	}
-	if err := waitPlaced(); err != nil {
-		return err
+	hooks := spec.Hooks != nil && len(spec.Hooks.CreateContainer) > 0
+	if cfg.SyncHooks || hooks {
+		// Hooks are processes of the container: in its cgroup.
+		if err := waitPlaced(); err != nil {
+			return err
+		}
 	}
 	if cfg.SyncHooks {
 		if err := enc.Encode(syncMsg{Type: msgHooks}); err != nil {
@@ -145,6 +171,9 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 		if err := unix.Setdomainname([]byte(spec.Domainname)); err != nil {
 			return fmt.Errorf("setdomainname: %w", err)
 		}
+	}
+	if err := waitPlaced(); err != nil {
+		return err
 	}
 	var p *execProcess
 	if cfg.Process != nil {

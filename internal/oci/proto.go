@@ -46,11 +46,12 @@ type initConfig struct {
 }
 
 const (
-	msgPlaced = "placed" // parent → child: you are in your cgroup; go on
-	msgHooks  = "hooks"  // child → parent: run prestart/createRuntime now
-	msgResume = "resume" // parent → child: hooks done
-	msgReady  = "ready"  // child → parent: waiting on the exec fifo (or about to exec)
-	msgError  = "error"  // child → parent: setup failed
+	msgCgroupReady = "cgroup-ready" // parent → child: your cgroup directories exist
+	msgPlaced      = "placed"       // parent → child: you are in your cgroup; go on
+	msgHooks       = "hooks"        // child → parent: run prestart/createRuntime now
+	msgResume      = "resume"       // parent → child: hooks done
+	msgReady       = "ready"        // child → parent: waiting on the exec fifo (or about to exec)
+	msgError       = "error"        // child → parent: setup failed
 )
 
 type syncMsg struct {
