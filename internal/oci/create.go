@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -46,6 +45,7 @@ type Container struct {
 	Record *Record
 	Spec   *specs.Spec
 	Cmd    *exec.Cmd
+	cg     *cgroups.Manager
 }
 
 // LoadBundle reads and validates <bundle>/config.json.
@@ -358,7 +358,7 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		}
 	}
 	undo.release()
-	return &Container{Record: rec, Spec: spec, Cmd: cmd}, nil
+	return &Container{Record: rec, Spec: spec, Cmd: cmd, cg: cg}, nil
 }
 
 // initSync is the parent's end of the socket pair with an init.
@@ -433,12 +433,25 @@ func (s Store) childError(cmd *exec.Cmd, err error) error {
 }
 
 func dialConsole(path string) (*os.File, error) {
-	conn, err := net.Dial("unix", path)
+	f, err := dialUnix(path)
 	if err != nil {
 		return nil, errdefs.InvalidArgument("--console-socket %s: %v", path, err)
 	}
-	defer conn.Close()
-	return conn.(*net.UnixConn).File()
+	return f, nil
+}
+
+// dialUnix connects a stream socket without the net package (whose
+// initialisation every short-lived invocation would pay).
+func dialUnix(path string) (*os.File, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // highFD moves the executable's fd above the ones ExtraFiles will occupy in

@@ -40,7 +40,7 @@ func (s Store) Run(o *CreateOpts, detach bool) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	h := &Handle{Store: s, Record: c.Record, Spec: c.Spec}
+	h := &Handle{Store: s, Record: c.Record, Spec: c.Spec, cg: c.cg}
 	if tty != nil {
 		if err := tty.attach(); err != nil {
 			h.Delete(true)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +54,12 @@ type Record struct {
 // Store is the --root directory.
 type Store struct{ Root string }
 
-var idPattern = regexp.MustCompile(`^[\w+\-.]+$`)
+// idChar: letters, digits and _ + - . (no regexp: package inits cost
+// every invocation of a short-lived runtime).
+func idChar(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '_' || c == '+' || c == '-' || c == '.'
+}
 
 // ValidateID rejects ids that could not be a directory name of their own.
 func ValidateID(id string) error {
@@ -64,7 +68,7 @@ func ValidateID(id string) error {
 		return errdefs.InvalidArgument("container id: must not be empty")
 	case len(id) > 1024:
 		return errdefs.InvalidArgument("container id: longer than 1024 bytes")
-	case id == "." || id == ".." || !idPattern.MatchString(id):
+	case id == "." || id == ".." || strings.IndexFunc(id, func(c rune) bool { return !idChar(c) }) >= 0:
 		return errdefs.InvalidArgument("container id %q: only letters, digits, '_', '+', '-' and '.' are allowed", id)
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -46,27 +45,32 @@ func SendNotifyFD(listenerPath string, fd int, state []byte) error {
 	if len(state) == 0 || !json.Valid(state) {
 		return fmt.Errorf("seccomp listener %s: state is not JSON", listenerPath)
 	}
-	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: listenerPath, Net: "unix"})
+	// Raw syscalls, not package net: berth-oci pays every package's
+	// initialisation on each short-lived invocation.
+	sfd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("seccomp listener: %w", err)
 	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(sendTimeout)); err != nil {
+	defer unix.Close(sfd)
+	tv := unix.NsecToTimeval(sendTimeout.Nanoseconds())
+	if err := unix.SetsockoptTimeval(sfd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv); err != nil {
 		return fmt.Errorf("seccomp listener %s: %w", listenerPath, err)
 	}
-	n, _, err := conn.WriteMsgUnix(state, unix.UnixRights(fd), nil)
+	if err := unix.Connect(sfd, &unix.SockaddrUnix{Name: listenerPath}); err != nil {
+		return fmt.Errorf("seccomp listener: dial %s: %w", listenerPath, err)
+	}
+	n, err := unix.SendmsgN(sfd, state, unix.UnixRights(fd), nil, 0)
 	if err != nil {
 		return fmt.Errorf("seccomp listener %s: sending state: %w", listenerPath, err)
 	}
 	// A stream socket may take part of the payload; the rest goes without
 	// fds, which the spec allows.
-	if n < len(state) {
-		if _, err := conn.Write(state[n:]); err != nil {
+	for n < len(state) {
+		m, err := unix.Write(sfd, state[n:])
+		if err != nil {
 			return fmt.Errorf("seccomp listener %s: sending state: %w", listenerPath, err)
 		}
-	}
-	if err := conn.Close(); err != nil {
-		return fmt.Errorf("seccomp listener %s: %w", listenerPath, err)
+		n += m
 	}
 	return nil
 }
