@@ -1,35 +1,26 @@
 package main
 
-import (
-	"github.com/spf13/cobra"
+import "github.com/berth-dev/berth/internal/errdefs"
 
-	"github.com/berth-dev/berth/internal/errdefs"
-)
-
-func deleteCmd(g *globals) *cobra.Command {
+func deleteCmd(g *globals) *command {
 	var force bool
-	cmd := &cobra.Command{
-		Use:     "delete [flags] <container-id>...",
-		Aliases: []string{"rm"},
-		Short:   "delete a stopped (or, with --force, any) container",
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, id := range args {
-				h, err := g.store().Open(id)
-				if err != nil {
-					// Deleting what is gone succeeds with --force, as in runc.
-					if force && errdefs.IsNotFound(err) {
-						continue
-					}
-					return err
+	c := newCommand("delete", "<container-id>...", "delete a stopped (or, with --force, any) container", 1, -1)
+	boolFlag(c.flags, &force, "force", "f", "kill the container first if it is not stopped")
+	c.run = func(args []string) error {
+		for _, id := range args {
+			h, err := g.store().Open(id)
+			if err != nil {
+				// Deleting what is gone succeeds with --force, as in runc.
+				if force && errdefs.IsNotFound(err) {
+					continue
 				}
-				if err := h.Delete(force); err != nil {
-					return err
-				}
+				return err
 			}
-			return nil
-		},
+			if err := h.Delete(force); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill the container first if it is running")
-	return cmd
+	return c
 }

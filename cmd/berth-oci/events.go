@@ -6,8 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/berth-dev/berth/internal/oci"
 )
 
@@ -18,64 +16,60 @@ type event struct {
 	Data any    `json:"data,omitempty"`
 }
 
-func eventsCmd(g *globals) *cobra.Command {
+func eventsCmd(g *globals) *command {
 	var stats bool
 	var interval time.Duration
-	cmd := &cobra.Command{
-		Use:   "events [flags] <container-id>",
-		Short: "print container statistics, once (--stats) or every --interval",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			h, err := g.store().Open(args[0])
+	c := newCommand("events", "<container-id>", "print container statistics, once (--stats) or every --interval, and OOM kills", 1, 1)
+	c.flags.BoolVar(&stats, "stats", false, "print statistics once and exit")
+	c.flags.DurationVar(&interval, "interval", 5*time.Second, "time between statistics")
+	c.run = func(args []string) error {
+		h, err := g.store().Open(args[0])
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(os.Stdout)
+		var mu sync.Mutex
+		emit := func(e event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return enc.Encode(e)
+		}
+		if !stats {
+			// OOM kills are reported as they happen, between stats.
+			if cg, err := h.Cgroup(); err == nil {
+				if w, err := cg.WatchOOM(); err == nil {
+					defer w.Close()
+					go func() {
+						for w.Wait() == nil {
+							if h.Status() == oci.Stopped {
+								return
+							}
+							emit(event{Type: "oom", ID: h.Record.ID})
+						}
+					}()
+				}
+			}
+		}
+		for {
+			if h.Status() == oci.Stopped {
+				return nil
+			}
+			cg, err := h.Cgroup()
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(os.Stdout)
-			var mu sync.Mutex
-			emit := func(e event) error {
-				mu.Lock()
-				defer mu.Unlock()
-				return enc.Encode(e)
+			st, err := cg.Stats()
+			if err != nil {
+				return err
 			}
-			if !stats {
-				// OOM kills are reported as they happen, between stats.
-				if cg, err := h.Cgroup(); err == nil {
-					if w, err := cg.WatchOOM(); err == nil {
-						defer w.Close()
-						go func() {
-							for w.Wait() == nil {
-								if h.Status() == oci.Stopped {
-									return
-								}
-								emit(event{Type: "oom", ID: h.Record.ID})
-							}
-						}()
-					}
-				}
+			if err := emit(event{Type: "stats", ID: h.Record.ID, Data: st}); err != nil {
+				return err
 			}
-			for {
-				if h.Status() == oci.Stopped {
-					return nil
-				}
-				cg, err := h.Cgroup()
-				if err != nil {
-					return err
-				}
-				st, err := cg.Stats()
-				if err != nil {
-					return err
-				}
-				if err := emit(event{Type: "stats", ID: h.Record.ID, Data: st}); err != nil {
-					return err
-				}
-				if stats {
-					return nil
-				}
-				time.Sleep(interval)
+			if stats {
+				return nil
 			}
-		},
+			time.Sleep(interval)
+		}
 	}
-	cmd.Flags().BoolVar(&stats, "stats", false, "print statistics once and exit")
-	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "time between statistics")
-	return cmd
+	return c
 }

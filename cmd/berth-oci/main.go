@@ -10,6 +10,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,7 +19,7 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/spf13/cobra"
+	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/internal/oci"
 
@@ -55,49 +56,86 @@ func main() {
 	}
 	// Short-lived: the heap never grows enough for a collection to pay off.
 	debug.SetGCPercent(-1)
-	g := &globals{}
-	root := &cobra.Command{
-		Use:           "berth-oci",
-		Short:         "Berth's OCI runtime (runc-compatible command line)",
-		Version:       version + "\nspec: 1.3.0",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return g.setupLog()
-		},
-	}
-	root.SetVersionTemplate("berth-oci version {{.Version}}\n")
-	f := root.PersistentFlags()
-	f.StringVar(&g.root, "root", "/run/berth-oci", "root directory for container state")
-	f.StringVar(&g.log, "log", "", "log file (default stderr)")
-	f.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
-	f.BoolVar(&g.debug, "debug", false, "debug logging")
-	f.BoolVar(&g.systemd, "systemd-cgroup", false, "take cgroupsPath in systemd's slice:prefix:name form")
-	// Accepted for runc compatibility; no effect.
-	f.String("criu", "", "")
-	f.String("rootless", "auto", "")
-	for _, n := range []string{"criu", "rootless"} {
-		f.MarkHidden(n)
-	}
-	root.AddCommand(
-		createCmd(g), startCmd(g), runCmd(g), stateCmd(g), killCmd(g), deleteCmd(g),
-		execCmd(g), psCmd(g), listCmd(g), pauseCmd(g), resumeCmd(g), updateCmd(g),
-		eventsCmd(g), featuresCmd(g), specCmd(g),
-	)
-	err := root.Execute()
-	if err == nil {
+	err := runMain(os.Args[1:])
+	if err == nil || err == errHelp {
 		return
 	}
 	var ex exitError
 	if errors.As(err, &ex) {
 		os.Exit(int(ex))
 	}
-	if g.logFile != nil {
+	if logFile != nil {
 		// Callers that read the log (containerd's shim) find the error there.
 		slog.Error(err.Error())
 	}
 	fmt.Fprintln(os.Stderr, "berth-oci:", err)
 	os.Exit(1)
+}
+
+var logFile *os.File
+
+func runMain(argv []string) error {
+	g := &globals{}
+	fs := flag.NewFlagSet("berth-oci", flag.ContinueOnError)
+	fs.StringVar(&g.root, "root", "/run/berth-oci", "root directory for container state")
+	fs.StringVar(&g.log, "log", "", "log file (default stderr)")
+	fs.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&g.debug, "debug", false, "debug logging")
+	fs.BoolVar(&g.systemd, "systemd-cgroup", false, "take cgroupsPath in systemd's slice:prefix:name form")
+	var showVersion bool
+	fs.BoolVar(&showVersion, "version", false, "print the version")
+	fs.BoolVar(&showVersion, "v", false, "same as --version")
+	// Accepted for runc compatibility; no effect.
+	fs.String("criu", "", "accepted for runc compatibility")
+	fs.String("rootless", "auto", "accepted for runc compatibility")
+	cmds := []*command{
+		createCmd(g), startCmd(g), runCmd(g), stateCmd(g), killCmd(g), deleteCmd(g),
+		execCmd(g), psCmd(g), listCmd(g), pauseCmd(g), resumeCmd(g), updateCmd(g),
+		eventsCmd(g), featuresCmd(g), specCmd(g),
+	}
+	fs.Usage = func() { topUsage(fs, cmds) }
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(argv); err != nil {
+		if err == flag.ErrHelp {
+			topUsage(fs, cmds)
+			return errHelp
+		}
+		return err
+	}
+	if showVersion {
+		fmt.Printf("berth-oci version %s\nspec: %s\n", version, specs.Version)
+		return nil
+	}
+	rest := fs.Args()
+	if len(rest) == 0 || rest[0] == "help" {
+		topUsage(fs, cmds)
+		return nil
+	}
+	for _, c := range cmds {
+		if c.name == rest[0] || (c.name == "delete" && rest[0] == "rm") || (c.name == "list" && rest[0] == "ls") {
+			args, err := c.parse(rest[1:])
+			if err != nil {
+				return err
+			}
+			if err := g.setupLog(); err != nil {
+				return err
+			}
+			logFile = g.logFile
+			return c.run(args)
+		}
+	}
+	return fmt.Errorf("unknown command %q (see berth-oci --help)", rest[0])
+}
+
+func topUsage(fs *flag.FlagSet, cmds []*command) {
+	w := os.Stdout
+	fmt.Fprintf(w, "berth-oci: Berth's OCI runtime (runc-compatible command line)\n\nUsage: berth-oci [global flags] <command> [flags] [args]\n\nCommands:\n")
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nGlobal flags:\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
 }
 
 // exitError carries a container's exit status out of run/exec.
@@ -136,13 +174,5 @@ func (g *globals) setupLog() error {
 		return fmt.Errorf("--log-format: unknown format %q (want text or json)", g.logFormat)
 	}
 	slog.SetDefault(slog.New(h))
-	return nil
-}
-
-// needID checks the one positional argument most verbs take.
-func needID(args []string) error {
-	if len(args) < 1 {
-		return errors.New("container id is required")
-	}
 	return nil
 }

@@ -1,33 +1,25 @@
 package main
 
-import "github.com/spf13/cobra"
-
-func pauseCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "pause <container-id>",
-		Short: "freeze every process of a container",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			h, err := g.store().Open(args[0])
-			if err != nil {
-				return err
-			}
-			return h.Pause()
-		},
+func pauseCmd(g *globals) *command {
+	c := newCommand("pause", "<container-id>", "freeze every process of a container", 1, 1)
+	c.run = func(args []string) error {
+		h, err := g.store().Open(args[0])
+		if err != nil {
+			return err
+		}
+		return h.Pause()
 	}
+	return c
 }
 
-func resumeCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "resume <container-id>",
-		Short: "thaw a paused container",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			h, err := g.store().Open(args[0])
-			if err != nil {
-				return err
-			}
-			return h.Resume()
-		},
+func resumeCmd(g *globals) *command {
+	c := newCommand("resume", "<container-id>", "thaw a paused container", 1, 1)
+	c.run = func(args []string) error {
+		h, err := g.store().Open(args[0])
+		if err != nil {
+			return err
+		}
+		return h.Resume()
 	}
+	return c
 }

@@ -7,52 +7,45 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-
-	"github.com/spf13/cobra"
 )
 
-func psCmd(g *globals) *cobra.Command {
+func psCmd(g *globals) *command {
 	var format string
-	cmd := &cobra.Command{
-		Use:   "ps [flags] <container-id> [ps options]",
-		Short: "list the processes of a container",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			h, err := g.store().Open(args[0])
-			if err != nil {
-				return err
+	c := newCommand("ps", "<container-id> [ps options]", "list the processes of a container", 1, -1)
+	stringFlag(c.flags, &format, "format", "f", "table", "table or json")
+	c.run = func(args []string) error {
+		h, err := g.store().Open(args[0])
+		if err != nil {
+			return err
+		}
+		cg, err := h.Cgroup()
+		if err != nil {
+			return err
+		}
+		pids, err := cg.Pids()
+		if err != nil {
+			return err
+		}
+		if format == "json" {
+			if pids == nil {
+				pids = []int{}
 			}
-			cg, err := h.Cgroup()
-			if err != nil {
-				return err
-			}
-			pids, err := cg.Pids()
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				if pids == nil {
-					pids = []int{}
-				}
-				return json.NewEncoder(os.Stdout).Encode(pids)
-			}
-			if format != "table" {
-				return fmt.Errorf("--format: unknown format %q (want table or json)", format)
-			}
-			psArgs := args[1:]
-			if len(psArgs) == 0 {
-				psArgs = []string{"-ef"}
-			}
-			out, err := exec.Command("ps", psArgs...).Output()
-			if err != nil {
-				return fmt.Errorf("ps %s: %w", strings.Join(psArgs, " "), err)
-			}
-			return filterPS(string(out), pids)
-		},
+			return json.NewEncoder(os.Stdout).Encode(pids)
+		}
+		if format != "table" {
+			return fmt.Errorf("--format: unknown format %q (want table or json)", format)
+		}
+		psArgs := args[1:]
+		if len(psArgs) == 0 {
+			psArgs = []string{"-ef"}
+		}
+		out, err := exec.Command("ps", psArgs...).Output()
+		if err != nil {
+			return fmt.Errorf("ps %s: %w", strings.Join(psArgs, " "), err)
+		}
+		return filterPS(string(out), pids)
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "table", "table or json")
-	cmd.Flags().SetInterspersed(false)
-	return cmd
+	return c
 }
 
 // filterPS keeps the header and the lines whose PID column is in pids.

@@ -7,43 +7,38 @@ import (
 	"path/filepath"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
-func specCmd(g *globals) *cobra.Command {
+func specCmd(g *globals) *command {
 	var bundle string
 	var rootless bool
-	cmd := &cobra.Command{
-		Use:   "spec [flags]",
-		Short: "write a default config.json into the bundle",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s := defaultSpec()
-			if rootless {
-				makeRootless(s)
+	c := newCommand("spec", "", "write a default config.json into the bundle", 0, 0)
+	stringFlag(c.flags, &bundle, "bundle", "b", ".", "bundle directory")
+	c.flags.BoolVar(&rootless, "rootless", false, "a spec for an unprivileged user")
+	c.run = func(args []string) error {
+		s := defaultSpec()
+		if rootless {
+			makeRootless(s)
+		}
+		path := filepath.Join(bundle, "config.json")
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
+		if err != nil {
+			if os.IsExist(err) {
+				return errdefs.AlreadyExists("%s already exists; remove it first", path)
 			}
-			path := filepath.Join(bundle, "config.json")
-			f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
-			if err != nil {
-				if os.IsExist(err) {
-					return errdefs.AlreadyExists("%s already exists; remove it first", path)
-				}
-				return err
-			}
-			defer f.Close()
-			enc := json.NewEncoder(f)
-			enc.SetIndent("", "\t")
-			if err := enc.Encode(s); err != nil {
-				return fmt.Errorf("write %s: %w", path, err)
-			}
-			return f.Close()
-		},
+			return err
+		}
+		defer f.Close()
+		enc := json.NewEncoder(f)
+		enc.SetIndent("", "\t")
+		if err := enc.Encode(s); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return f.Close()
 	}
-	cmd.Flags().StringVarP(&bundle, "bundle", "b", ".", "bundle directory")
-	cmd.Flags().BoolVar(&rootless, "rootless", false, "a spec for an unprivileged user")
-	return cmd
+	return c
 }
 
 func defaultSpec() *specs.Spec {

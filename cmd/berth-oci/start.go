@@ -1,18 +1,13 @@
 package main
 
-import "github.com/spf13/cobra"
-
-func startCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "start <container-id>",
-		Short: "run the user process of a created container",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			h, err := g.store().Open(args[0])
-			if err != nil {
-				return err
-			}
-			return h.Start()
-		},
+func startCmd(g *globals) *command {
+	c := newCommand("start", "<container-id>", "run the user process of a created container", 1, 1)
+	c.run = func(args []string) error {
+		h, err := g.store().Open(args[0])
+		if err != nil {
+			return err
+		}
+		return h.Start()
 	}
+	return c
 }

@@ -7,69 +7,76 @@ import (
 	"strconv"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
-func updateCmd(g *globals) *cobra.Command {
+func updateCmd(g *globals) *command {
 	var file string
-	cmd := &cobra.Command{
-		Use:   "update [flags] <container-id>",
-		Short: "change the resource limits of a container",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			h, err := g.store().Open(args[0])
-			if err != nil {
-				return err
-			}
-			r := &specs.LinuxResources{}
-			if file != "" {
-				var in io.Reader = os.Stdin
-				if file != "-" {
-					f, err := os.Open(file)
-					if err != nil {
-						return errdefs.InvalidArgument("--resources: %v", err)
-					}
-					defer f.Close()
-					in = f
-				}
-				if err := json.NewDecoder(in).Decode(r); err != nil {
-					return errdefs.InvalidArgument("--resources %s: %v", file, err)
-				}
-			}
-			if err := resourcesFromFlags(cmd, r); err != nil {
-				return err
-			}
-			return h.Update(r)
-		},
+	vals := map[string]*string{}
+	c := newCommand("update", "<container-id>", "change the resource limits of a container", 1, 1)
+	fs := c.flags
+	stringFlag(fs, &file, "resources", "r", "", "path to a linux.resources JSON file (- for stdin)")
+	for _, f := range []struct{ name, usage string }{
+		{"memory", "memory limit in bytes"},
+		{"memory-reservation", "memory soft limit in bytes"},
+		{"memory-swap", "memory+swap limit in bytes (-1: unlimited)"},
+		{"cpu-shares", "CPU shares"},
+		{"cpu-quota", "CPU CFS quota in µs"},
+		{"cpu-period", "CPU CFS period in µs"},
+		{"cpu-rt-runtime", "realtime runtime in µs"},
+		{"cpu-rt-period", "realtime period in µs"},
+		{"cpuset-cpus", "CPUs allowed (0-3,5)"},
+		{"cpuset-mems", "memory nodes allowed"},
+		{"pids-limit", "maximum number of processes"},
+		{"blkio-weight", "block I/O weight (10-1000)"},
+		{"kernel-memory", "ignored: kernel memory limits are gone from current kernels"},
+		{"kernel-memory-tcp", "ignored"},
+	} {
+		vals[f.name] = fs.String(f.name, "", f.usage)
 	}
-	f := cmd.Flags()
-	f.StringVarP(&file, "resources", "r", "", "path to a linux.resources JSON file (- for stdin)")
-	f.String("memory", "", "memory limit in bytes")
-	f.String("memory-reservation", "", "memory soft limit in bytes")
-	f.String("memory-swap", "", "memory+swap limit in bytes (-1: unlimited)")
-	f.String("cpu-shares", "", "CPU shares")
-	f.String("cpu-quota", "", "CPU CFS quota in µs")
-	f.String("cpu-period", "", "CPU CFS period in µs")
-	f.String("cpu-rt-runtime", "", "realtime runtime in µs")
-	f.String("cpu-rt-period", "", "realtime period in µs")
-	f.String("cpuset-cpus", "", "CPUs allowed (0-3,5)")
-	f.String("cpuset-mems", "", "memory nodes allowed")
-	f.String("pids-limit", "", "maximum number of processes")
-	f.String("blkio-weight", "", "block I/O weight (10-1000)")
-	f.String("kernel-memory", "", "ignored: kernel memory limits are gone from current kernels")
-	f.String("kernel-memory-tcp", "", "ignored")
-	return cmd
+	c.run = func(args []string) error {
+		h, err := g.store().Open(args[0])
+		if err != nil {
+			return err
+		}
+		r := &specs.LinuxResources{}
+		if file != "" {
+			var in io.Reader = os.Stdin
+			if file != "-" {
+				f, err := os.Open(file)
+				if err != nil {
+					return errdefs.InvalidArgument("--resources: %v", err)
+				}
+				defer f.Close()
+				in = f
+			}
+			if err := json.NewDecoder(in).Decode(r); err != nil {
+				return errdefs.InvalidArgument("--resources %s: %v", file, err)
+			}
+		}
+		set := setFlags(fs)
+		given := map[string]string{}
+		for name, v := range vals {
+			if set[name] {
+				given[name] = *v
+			}
+		}
+		if err := resourcesFromFlags(given, r); err != nil {
+			return err
+		}
+		return h.Update(r)
+	}
+	return c
 }
 
-func resourcesFromFlags(cmd *cobra.Command, r *specs.LinuxResources) error {
-	f := cmd.Flags()
+// resourcesFromFlags applies the flags that were given (name → value).
+func resourcesFromFlags(given map[string]string, r *specs.LinuxResources) error {
 	i64 := func(name string, set func(int64)) error {
-		if !f.Changed(name) {
+		v, ok := given[name]
+		if !ok {
 			return nil
 		}
-		v, _ := f.GetString(name)
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return errdefs.InvalidArgument("--%s: %q is not a number", name, v)
@@ -106,11 +113,11 @@ func resourcesFromFlags(cmd *cobra.Command, r *specs.LinuxResources) error {
 			return err
 		}
 	}
-	if f.Changed("cpuset-cpus") {
-		cpu().Cpus, _ = f.GetString("cpuset-cpus")
+	if v, ok := given["cpuset-cpus"]; ok {
+		cpu().Cpus = v
 	}
-	if f.Changed("cpuset-mems") {
-		cpu().Mems, _ = f.GetString("cpuset-mems")
+	if v, ok := given["cpuset-mems"]; ok {
+		cpu().Mems = v
 	}
 	return nil
 }
