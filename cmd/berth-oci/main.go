@@ -33,8 +33,9 @@ var version = "dev"
 func init() {
 	// The re-executed init must do all its work on the main thread: capsets,
 	// unshare and execve act on the calling thread.
+	// (GOMAXPROCS=1 comes from the environment the parent gives it:
+	// calling runtime.GOMAXPROCS here would stop the world.)
 	if len(os.Args) > 1 && os.Args[1] == "init" {
-		runtime.GOMAXPROCS(1)
 		runtime.LockOSThread()
 	}
 }

@@ -312,7 +312,7 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	// lifecycle names no status for them).
 	state := stateJSON(rec.OCIState(Created))
 	cfg := &initConfig{
-		Spec: spec, Process: spec.Process, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot,
+		Spec: childSpec(spec), Process: spec.Process, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot,
 		Cgroups: cgroupDirs(cg), CgroupV2: cg.Version() == 2,
 		NewCgroupNS: plan.newCgroup, NewUserNS: plan.newUser, NewNetNS: plan.newNet,
 		FifoFD: base + 1, ConsoleFD: consoleFD, SeccompFD: seccompFD, PreserveFDs: o.PreserveFDs,
@@ -500,4 +500,25 @@ func cgroupDirs(cg *cgroups.Manager) []rootfs.CgroupDir {
 // starts no threads it does not need.
 func initEnv(fd int) []string {
 	return []string{EnvInitFD + "=" + strconv.Itoa(fd), "GOGC=off", "GOMAXPROCS=1"}
+}
+
+// childSpec is the part of the spec the init uses: the rest (resources,
+// the seccomp profile it gets compiled, runtime-side hooks, annotations)
+// would only cost it decoding time.
+func childSpec(spec *specs.Spec) *specs.Spec {
+	c := &specs.Spec{
+		Version: spec.Version, Root: spec.Root, Mounts: spec.Mounts,
+		Hostname: spec.Hostname, Domainname: spec.Domainname,
+	}
+	if h := spec.Hooks; h != nil && (len(h.CreateContainer) > 0 || len(h.StartContainer) > 0) {
+		c.Hooks = &specs.Hooks{CreateContainer: h.CreateContainer, StartContainer: h.StartContainer}
+	}
+	if l := spec.Linux; l != nil {
+		c.Linux = &specs.Linux{
+			Namespaces: l.Namespaces, Devices: l.Devices, Sysctl: l.Sysctl,
+			RootfsPropagation: l.RootfsPropagation, MaskedPaths: l.MaskedPaths,
+			ReadonlyPaths: l.ReadonlyPaths, Personality: l.Personality, MemoryPolicy: l.MemoryPolicy,
+		}
+	}
+	return c
 }

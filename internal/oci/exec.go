@@ -146,7 +146,7 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 		}
 	}
 	cfg := &initConfig{
-		Exec: true, Spec: h.Spec, Process: o.Process, FifoFD: -1, ConsoleFD: consoleFD, SeccompFD: seccompFD,
+		Exec: true, Spec: childSpec(h.Spec), Process: o.Process, FifoFD: -1, ConsoleFD: consoleFD, SeccompFD: seccompFD,
 		PreserveFDs: o.PreserveFDs, State: stateJSON(h.Record.OCIState(Running)), Seccomp: filter,
 	}
 	if err := h.Store.handshake(parentSock, cfg, h.Spec, nil); err != nil {

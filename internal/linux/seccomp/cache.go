@@ -3,12 +3,13 @@
 package seccomp
 
 import (
-	"crypto/sha256"
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -80,15 +81,14 @@ func CompileCached(dir string, s *specs.LinuxSeccomp) (*Filter, error) {
 	if err != nil || p == nil {
 		return nil, err
 	}
-	path, keyErr := cachePath(dir, s)
+	path, key, keyErr := cacheKey(dir, s)
 	if keyErr == nil {
 		keyErr = privateDir(dir)
 	}
 	if keyErr == nil {
 		if b, err := os.ReadFile(path); err == nil {
-			var f Filter
-			if f.UnmarshalBinary(b) == nil && f.flags == p.flags && f.notify == p.notify {
-				return &f, nil
+			if f, ok := decodeEntry(b, key); ok && f.flags == p.flags && f.notify == p.notify {
+				return f, nil
 			}
 		}
 	}
@@ -98,25 +98,56 @@ func CompileCached(dir string, s *specs.LinuxSeccomp) (*Filter, error) {
 	}
 	f := &Filter{prog: prog, flags: p.flags, notify: p.notify}
 	if keyErr == nil {
-		_ = writeCache(dir, path, f)
+		_ = writeCache(dir, path, key, f)
 	}
 	return f, nil
 }
 
-func cachePath(dir string, s *specs.LinuxSeccomp) (string, error) {
+// cacheKey names a cache entry: the full key is stored in the entry and
+// compared on every hit, so the file name only needs a cheap hash (FNV;
+// a cryptographic hash would put its package initialisation on every
+// runtime invocation).
+func cacheKey(dir string, s *specs.LinuxSeccomp) (path string, key []byte, err error) {
 	js, err := json.Marshal(s)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	major, minor, micro := libseccomp.GetLibraryVersion()
 	native, err := libseccomp.GetNativeArch()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s%d.%d.%d %v %s\n", wireMagic, major, minor, micro, native, runtime.GOARCH)
-	h.Write(js)
-	return filepath.Join(dir, hex.EncodeToString(h.Sum(nil))+".bpf"), nil
+	key = fmt.Appendf(nil, "%s%d.%d.%d %v %s\n", wireMagic, major, minor, micro, native, runtime.GOARCH)
+	key = append(key, js...)
+	h := fnv.New128a()
+	h.Write(key)
+	return filepath.Join(dir, hex.EncodeToString(h.Sum(nil))+".bpf"), key, nil
+}
+
+// entry is key length (u32), key, then the marshalled filter.
+func encodeEntry(key []byte, f *Filter) ([]byte, error) {
+	prog, err := f.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	b := binary.LittleEndian.AppendUint32(nil, uint32(len(key)))
+	b = append(b, key...)
+	return append(b, prog...), nil
+}
+
+func decodeEntry(b, key []byte) (*Filter, bool) {
+	if len(b) < 4 {
+		return nil, false
+	}
+	n := int(binary.LittleEndian.Uint32(b))
+	if n != len(key) || len(b) < 4+n || !bytes.Equal(b[4:4+n], key) {
+		return nil, false
+	}
+	var f Filter
+	if f.UnmarshalBinary(b[4+n:]) != nil {
+		return nil, false
+	}
+	return &f, true
 }
 
 // privateDir creates dir if needed and refuses one that others could write
@@ -135,8 +166,11 @@ func privateDir(dir string) error {
 	return nil
 }
 
-func writeCache(dir, path string, f *Filter) error {
-	b, _ := f.MarshalBinary()
+func writeCache(dir, path string, key []byte, f *Filter) error {
+	b, err := encodeEntry(key, f)
+	if err != nil {
+		return err
+	}
 	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
