@@ -16,7 +16,3 @@ func (c *cleanups) run() {
 
 // release keeps the work: called once create succeeded.
 func (c *cleanups) release() { *c = nil }
-
-// childFD is the fd number the last of extra gets in the child
-// (exec.Cmd.ExtraFiles start at 3).
-func childFD[T any](extra []T) int { return 2 + len(extra) }

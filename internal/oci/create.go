@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -20,7 +19,6 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/linux/caps"
 	"github.com/berth-dev/berth/internal/linux/cgroups"
-	"github.com/berth-dev/berth/internal/linux/exeseal"
 	"github.com/berth-dev/berth/internal/linux/rootfs"
 )
 
@@ -48,8 +46,17 @@ type Container struct {
 	cg     *cgroups.Manager
 }
 
-// LoadBundle reads and validates <bundle>/config.json.
+// LoadBundle reads and parses <bundle>/config.json.
 func LoadBundle(bundle string) (*specs.Spec, string, error) {
+	raw, abs, err := readBundle(bundle)
+	if err != nil {
+		return nil, "", err
+	}
+	spec, err := parseSpec(raw, abs)
+	return spec, abs, err
+}
+
+func readBundle(bundle string) ([]byte, string, error) {
 	abs, err := filepath.Abs(bundle)
 	if err != nil {
 		return nil, "", err
@@ -58,53 +65,204 @@ func LoadBundle(bundle string) (*specs.Spec, string, error) {
 	if err != nil {
 		return nil, "", errdefs.InvalidArgument("bundle %s: %v", abs, unwrapPathErr(err))
 	}
+	return b, abs, nil
+}
+
+func parseSpec(raw []byte, bundle string) (*specs.Spec, error) {
 	var spec specs.Spec
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return nil, "", errdefs.InvalidArgument("%s/config.json: %v", abs, err)
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		return nil, errdefs.InvalidArgument("%s/config.json: %v", bundle, err)
 	}
-	return &spec, abs, nil
+	return &spec, nil
+}
+
+// forkFields is the part of config.json the init must be forked with.
+type forkFields struct {
+	Process *struct {
+		Terminal bool `json:"terminal"`
+	} `json:"process"`
+	Linux *struct {
+		Namespaces  []specs.LinuxNamespace           `json:"namespaces"`
+		UIDMappings []specs.LinuxIDMapping           `json:"uidMappings"`
+		GIDMappings []specs.LinuxIDMapping           `json:"gidMappings"`
+		TimeOffsets map[string]specs.LinuxTimeOffset `json:"timeOffsets"`
+	} `json:"linux"`
+}
+
+// creation is one `create` in progress. Everything it makes is undone
+// unless it completes.
+type creation struct {
+	s      Store
+	o      *CreateOpts
+	bundle string
+	spec   *specs.Spec
+	proc   *specs.Process // spec.Process, or an empty one
+	plan   *nsPlan
+	uidMap []specs.LinuxIDMapping
+	gidMap []specs.LinuxIDMapping
+	offs   map[string]specs.LinuxTimeOffset
+	undo   cleanups
+
+	child      *exec.Cmd
+	parentSock *os.File
 }
 
 // Create makes a container up to the exec fifo: namespaces, cgroup, rootfs,
 // process set up, waiting for `start`. Anything it made is undone if a later
 // step fails.
+//
+// The init is a re-executed berth-oci whose Go runtime takes a millisecond
+// or two to start; on cgroup v1 it is forked as soon as its namespaces are
+// known, and the spec is validated, the state and the cgroup made while it
+// starts. It does nothing until it gets its config, so a spec that fails
+// validation only costs killing it.
 func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	if err := ValidateID(o.ID); err != nil {
 		return nil, err
 	}
-	spec, bundle, err := LoadBundle(o.Bundle)
+	if _, err := os.Lstat(s.dir(o.ID)); err == nil {
+		return nil, errdefs.AlreadyExists("container %q already exists", o.ID)
+	}
+	raw, bundle, err := readBundle(o.Bundle)
 	if err != nil {
 		return nil, err
 	}
-	// process is optional for create; start refuses without one (runtime spec).
-	if err := ValidateSpec(spec, bundle, false); err != nil {
+	c := &creation{s: s, o: o, bundle: bundle}
+	defer func() {
+		if err != nil {
+			c.fail(err)
+		}
+	}()
+	if !cgroups.Unified() && c.planEarly(raw) {
+		// Fork while the full spec is parsed and checked on another thread.
+		parsed := make(chan error, 1)
+		go func() { parsed <- c.parse(raw) }()
+		forkErr := c.fork(nil)
+		if err := <-parsed; err != nil {
+			return nil, err // the spec's own error beats a failed fork
+		}
+		if forkErr != nil {
+			return nil, forkErr
+		}
+		return c.finish()
+	}
+	if err := c.parse(raw); err != nil {
 		return nil, err
 	}
-	proc := spec.Process
-	if proc == nil {
-		proc = &specs.Process{}
+	return c.finish()
+}
+
+// planEarly reads only what the fork needs; false means: parse first.
+func (c *creation) planEarly(raw []byte) bool {
+	var f forkFields
+	if json.Unmarshal(raw, &f) != nil || f.Linux == nil {
+		return false
+	}
+	plan, err := planNamespaces(f.Linux.Namespaces)
+	if err != nil {
+		return false
+	}
+	c.plan, c.uidMap, c.gidMap, c.offs = plan, f.Linux.UIDMappings, f.Linux.GIDMappings, f.Linux.TimeOffsets
+	return true
+}
+
+// parse decodes and validates the whole spec.
+func (c *creation) parse(raw []byte) error {
+	spec, err := parseSpec(raw, c.bundle)
+	if err != nil {
+		return err
+	}
+	// process is optional for create; start refuses without one (runtime spec).
+	if err := ValidateSpec(spec, c.bundle, false); err != nil {
+		return err
 	}
 	plan, err := planNamespaces(spec.Linux.Namespaces)
 	if err != nil {
-		return nil, errdefs.InvalidArgument("%v", err)
+		return errdefs.InvalidArgument("%v", err)
 	}
+	c.spec, c.proc = spec, spec.Process
+	if c.proc == nil {
+		c.proc = &specs.Process{}
+	}
+	if c.plan == nil {
+		c.plan, c.uidMap, c.gidMap, c.offs = plan, spec.Linux.UIDMappings, spec.Linux.GIDMappings, spec.Linux.TimeOffsets
+	}
+	return nil
+}
+
+// fork starts the init in its new (or joined) namespaces. It waits for its
+// config on the socket pair.
+func (c *creation) fork(cgroupFD *int) error {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	c.parentSock = os.NewFile(uintptr(pair[0]), "init-parent")
+	childSock := os.NewFile(uintptr(pair[1]), "init-child")
+	defer childSock.Close()
+	c.undo.add(func() { c.parentSock.Close() })
+	cmd, release, err := initCommand(c.o.PreserveFDs, childSock, c.plan)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if c.plan.newUser {
+		cmd.SysProcAttr.UidMappings = idMaps(c.uidMap)
+		cmd.SysProcAttr.GidMappings = idMaps(c.gidMap)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// Become root of the new namespace before exec, or the exec drops
+		// every capability (host root is unmapped there).
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+	}
+	if cgroupFD != nil {
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, *cgroupFD
+	}
+	if err := c.plan.start(cmd, c.offs); err != nil {
+		return fmt.Errorf("start init: %w", err)
+	}
+	c.child = cmd // killed first by fail
+	return nil
+}
+
+// fail undoes everything and, for a failed create-time hook, goes on to
+// the poststop hooks (runtime spec, lifecycle step 12).
+func (c *creation) fail(err error) {
+	// The init first: its cgroup cannot be removed while it lives in it.
+	if c.child != nil {
+		c.child.Process.Kill()
+		c.child.Wait()
+	}
+	c.undo.run()
+	var he *hookError
+	if errors.As(err, &he) && c.spec != nil && c.spec.Hooks != nil {
+		runHooksWarn("poststop", c.spec.Hooks.Poststop, stateJSON(&State{State: specs.State{
+			Version: specs.Version, ID: c.o.ID, Status: Stopped, Bundle: c.bundle, Annotations: c.spec.Annotations}}))
+	}
+}
+
+// finish does the rest once the spec is valid (and, maybe, the init forked).
+func (c *creation) finish() (*Container, error) {
+	spec, proc, o := c.spec, c.proc, c.o
 	if proc.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil && o.wantTTY != nil {
-		if o.consoleConn, err = o.wantTTY(); err != nil {
+		conn, err := o.wantTTY()
+		if err != nil {
 			return nil, err
 		}
+		o.consoleConn = conn
 	}
 	if proc.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil {
 		return nil, errdefs.InvalidArgument("process.terminal: a terminal needs --console-socket")
 	}
-	rootfs := spec.Root.Path
-	if !filepath.IsAbs(rootfs) {
-		rootfs = filepath.Join(bundle, rootfs)
+	rootfsPath := spec.Root.Path
+	if !filepath.IsAbs(rootfsPath) {
+		rootfsPath = filepath.Join(c.bundle, rootfsPath)
 	}
-	if rootfs, err = filepath.EvalSymlinks(rootfs); err != nil {
+	rootfsPath, err := filepath.EvalSymlinks(rootfsPath)
+	if err != nil {
 		return nil, errdefs.InvalidArgument("root.path: %v", err)
 	}
 	proc.Capabilities = caps.Available(proc.Capabilities)
-	filter, notify, err := compileSeccomp(s.Root, spec)
+	filter, notify, err := compileSeccomp(c.s.Root, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -119,122 +277,44 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 	if n := spec.Linux.Resources; n != nil && n.Network != nil && cg.Path("net_cls") == "" && cg.Path("net_prio") == "" && cg.Version() == 1 {
 		return nil, errdefs.InvalidArgument("linux.resources.network: the net_cls and net_prio controllers are not mounted on this host")
 	}
-
-	var undo cleanups
-	defer func() {
-		if err == nil {
-			return
-		}
-		undo.run()
-		// A failed create-time hook continues the lifecycle at delete,
-		// whose poststop hooks then run (runtime spec, lifecycle step 12).
-		var he *hookError
-		if errors.As(err, &he) && spec.Hooks != nil {
-			runHooksWarn("poststop", spec.Hooks.Poststop, stateJSON(&State{State: specs.State{
-				Version: specs.Version, ID: o.ID, Status: Stopped, Bundle: bundle, Annotations: spec.Annotations}}))
-		}
-	}()
-	if err := os.MkdirAll(s.Root, 0o711); err != nil {
-		return nil, fmt.Errorf("state root: %w", err)
-	}
-	dir := s.dir(o.ID)
-	if err := os.Mkdir(dir, 0o711); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return nil, errdefs.AlreadyExists("container %q already exists", o.ID)
-		}
-		return nil, fmt.Errorf("state dir: %w", err)
-	}
-	undo.add(func() { os.RemoveAll(dir) })
-	specBytes, _ := json.Marshal(spec)
-	if err := os.WriteFile(filepath.Join(dir, configFile), specBytes, 0o600); err != nil {
+	dir, err := c.makeStateDir()
+	if err != nil {
 		return nil, err
 	}
 
-	var res *specs.LinuxResources
-	if spec.Linux.Resources != nil {
-		cp := *spec.Linux.Resources
-		cp.Devices = deviceRules(spec)
-		res = &cp
-	}
-	// On cgroup v2 the child is cloned straight into its cgroup, which
-	// must exist first. On v1 the cgroup is made while the child builds
-	// its rootfs (it waits for msgPlaced before its first cgroup mount).
-	createCgroup := func() error {
-		if err := cg.Create(res); err != nil {
-			cg.Destroy()
-			return fmt.Errorf("cgroup %s: %w", cgPath, err)
-		}
-		return nil
-	}
-	// cgReady reports the cgroup's creation; until it is received nothing
-	// else may touch cg.
-	cgReady := make(chan error, 1)
-	cgPending := true
+	// The cgroup directories are made on another thread meanwhile; on v2
+	// they must exist before the fork (the init is cloned into them).
+	cgDone := make(chan error, 1)
+	go func() { cgDone <- c.makeCgroup(cg, cgPath) }()
+	cgWaited := false
 	waitCgroup := func() error {
-		if !cgPending {
+		if cgWaited {
 			return nil
 		}
-		cgPending = false
-		err := <-cgReady
+		cgWaited = true
+		err := <-cgDone
 		if err == nil {
-			undo.add(func() { cg.Destroy() })
+			c.undo.add(func() { cg.Destroy() })
 		}
 		return err
 	}
-	defer waitCgroup() // never leave the goroutine behind on an early return
-	if cg.Version() == 2 {
-		cgReady <- createCgroup()
-		if err := waitCgroup(); err != nil {
-			return nil, err
-		}
-	} else {
-		// On v1 the directories are made on another thread while this one
-		// forks and execs the init (os.StartProcess blocks until exec).
-		go func() { cgReady <- createCgroup() }()
-	}
+	defer waitCgroup() // never leave it running on an early return
 
-	fifoPath := filepath.Join(dir, fifoName)
-	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
-		return nil, fmt.Errorf("exec fifo: %w", err)
-	}
-	// Past the umask: the init may run as any user of any user namespace.
-	if err := os.Chmod(fifoPath, 0o622); err != nil {
-		return nil, err
-	}
-	// init reopens the fifo relative to this directory fd: that works after
-	// pivot_root or chroot, without a /proc, and in a user namespace.
-	fifoDir, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fifoDir, err := makeFifo(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer fifoDir.Close()
-
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	parentSock := os.NewFile(uintptr(pair[0]), "init-parent")
-	childSock := os.NewFile(uintptr(pair[1]), "init-child")
-	defer parentSock.Close()
-	defer childSock.Close()
-
-	extra := make([]*os.File, 0, o.PreserveFDs+3)
-	for i := 0; i < o.PreserveFDs; i++ {
-		extra = append(extra, os.NewFile(uintptr(3+i), "preserved"))
-	}
-	base := 3 + o.PreserveFDs
-	extra = append(extra, childSock, fifoDir)
+	var files initFiles
+	files.add(fileFifoDir, fifoDir)
 	nc, err := newNotifyChannel(notify)
 	if err != nil {
 		return nil, err
 	}
 	defer nc.close()
-	seccompFD := -1
 	if nc != nil {
-		extra = append(extra, nc.child)
-		seccompFD = childFD(extra)
+		files.add(fileSeccomp, nc.child)
 	}
-	consoleFD := -1
 	if proc.Terminal {
 		conn := o.consoleConn
 		if conn == nil {
@@ -243,96 +323,68 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 			}
 			defer conn.Close()
 		}
-		extra = append(extra, conn)
-		consoleFD = childFD(extra)
+		files.add(fileConsole, conn)
 	}
 
-	exe, err := exeseal.Open()
-	if err != nil {
-		return nil, fmt.Errorf("seal runtime binary: %w", err)
-	}
-	defer exe.Close()
-	exePath, closeExe, err := highFD(exe, len(extra))
-	if err != nil {
-		return nil, err
-	}
-	defer closeExe()
-
-	cmd := &exec.Cmd{
-		Path:       exePath,
-		Args:       []string{"berth-oci", "init"},
-		Env:        append(initEnv(base), plan.env()...),
-		Stdin:      os.Stdin,
-		Stdout:     os.Stdout,
-		Stderr:     os.Stderr,
-		ExtraFiles: extra,
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: plan.clone,
-		},
-	}
-	if plan.newUser {
-		cmd.SysProcAttr.UidMappings = idMaps(spec.Linux.UIDMappings)
-		cmd.SysProcAttr.GidMappings = idMaps(spec.Linux.GIDMappings)
-		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
-		// Become root of the new namespace before exec, or the exec drops
-		// every capability (host root is unmapped there).
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
-	}
-	if cg.Version() == 2 {
-		fd, err := cg.DirFD()
-		if err != nil {
+	if c.child == nil {
+		var cgFD *int
+		if cg.Version() == 2 {
+			if err := waitCgroup(); err != nil {
+				return nil, err
+			}
+			fd, err := cg.DirFD()
+			if err != nil {
+				return nil, err
+			}
+			defer unix.Close(fd)
+			cgFD = &fd
+		}
+		if err := c.fork(cgFD); err != nil {
 			return nil, err
 		}
-		defer unix.Close(fd)
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
 	}
-	if err := plan.start(cmd, spec.Linux.TimeOffsets); err != nil {
-		return nil, fmt.Errorf("start init: %w", err)
-	}
-	childSock.Close()
-	undo.add(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	pid := cmd.Process.Pid
+	pid := c.child.Process.Pid
 	startTime, _, err := procStartTime(pid)
 	if err != nil {
 		return nil, fmt.Errorf("init exited early: %w", err)
 	}
 	rec := &Record{
-		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: pid, StartTime: startTime,
+		ID: o.ID, Bundle: c.bundle, Rootfs: rootfsPath, Pid: pid, StartTime: startTime,
 		Created: time.Now().UTC(), Owner: owner(), Annotations: spec.Annotations,
-		CgroupPath: cgPath, Systemd: o.Systemd, OwnPidNS: plan.newPid,
+		CgroupPath: cgPath, Systemd: o.Systemd, OwnPidNS: c.plan.newPid,
 		CgroupPaths: cg.Paths(),
 	}
-	if err := s.save(rec); err != nil {
+	if err := c.s.save(rec); err != nil {
 		return nil, err
 	}
 	// runtime-tools and crun give create-time hooks "created" (the spec's
 	// lifecycle names no status for them).
 	state := stateJSON(rec.OCIState(Created))
 	cfg := &initConfig{
-		Spec: childSpec(spec), Process: spec.Process, Rootfs: rootfs, Bundle: bundle, NoPivot: o.NoPivot,
+		Spec: childSpec(spec), Process: spec.Process, Rootfs: rootfsPath, Bundle: c.bundle, NoPivot: o.NoPivot,
 		Cgroups: cgroupDirs(cg), CgroupV2: cg.Version() == 2,
-		NewCgroupNS: plan.newCgroup, NewUserNS: plan.newUser, NewNetNS: plan.newNet,
-		FifoFD: base + 1, ConsoleFD: consoleFD, SeccompFD: seccompFD, PreserveFDs: o.PreserveFDs,
-		Seccomp: filter, NoMountNS: !plan.hasMountNS,
+		NewCgroupNS: c.plan.newCgroup, NewUserNS: c.plan.newUser, NewNetNS: c.plan.newNet,
+		Files: files.names, PreserveFDs: o.PreserveFDs,
+		Seccomp: filter, NoMountNS: !c.plan.hasMountNS,
 		SyncHooks: spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0), //nolint:staticcheck
 		State:     state,
+	}
+	if err := files.send(c.parentSock); err != nil {
+		return nil, err
 	}
 	// The child builds its rootfs while we move it into its cgroup: on v1
 	// the first write to cgroup.procs waits for an RCU grace period, often
 	// several milliseconds. It waits for msgPlaced before it runs anything.
-	ys := newSync(parentSock)
+	ys := newSync(c.parentSock)
 	if err := ys.send(cfg); err != nil {
-		return nil, s.childError(cmd, err)
+		return nil, childError(err)
+	}
+	if err := waitCgroup(); err != nil {
+		return nil, err
 	}
 	if cg.Version() == 1 {
-		if err := waitCgroup(); err != nil {
-			return nil, err
-		}
 		if err := ys.send(syncMsg{Type: msgCgroupReady}); err != nil {
-			return nil, s.childError(cmd, err)
+			return nil, childError(err)
 		}
 		if err := cg.Apply(pid); err != nil {
 			return nil, fmt.Errorf("join cgroup: %w", err)
@@ -344,10 +396,10 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		}
 	}
 	if err := ys.send(syncMsg{Type: msgPlaced}); err != nil {
-		return nil, s.childError(cmd, err)
+		return nil, childError(err)
 	}
 	if err := ys.serve(spec, state); err != nil {
-		return nil, s.childError(cmd, err)
+		return nil, childError(err)
 	}
 	if err := nc.forward(spec, pid, rec.OCIState(Created).State); err != nil {
 		return nil, err
@@ -357,80 +409,66 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 			return nil, fmt.Errorf("pid file: %w", err)
 		}
 	}
-	undo.release()
-	return &Container{Record: rec, Spec: spec, Cmd: cmd, cg: cg}, nil
+	c.parentSock.Close()
+	c.undo.release()
+	return &Container{Record: rec, Spec: spec, Cmd: c.child, cg: cg}, nil
 }
 
-// initSync is the parent's end of the socket pair with an init.
-type initSync struct {
-	enc *json.Encoder
-	dec *json.Decoder
+// makeStateDir creates <root>/<id> with the spec in it.
+func (c *creation) makeStateDir() (string, error) {
+	if err := os.MkdirAll(c.s.Root, 0o711); err != nil {
+		return "", fmt.Errorf("state root: %w", err)
+	}
+	dir := c.s.dir(c.o.ID)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return "", errdefs.AlreadyExists("container %q already exists", c.o.ID)
+		}
+		return "", fmt.Errorf("state dir: %w", err)
+	}
+	c.undo.add(func() { os.RemoveAll(dir) })
+	specBytes, err := json.Marshal(c.spec)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, configFile), specBytes, 0o600); err != nil {
+		return "", err
+	}
+	return dir, nil
 }
 
-func newSync(sock *os.File) *initSync {
-	return &initSync{enc: json.NewEncoder(sock), dec: json.NewDecoder(sock)}
-}
-
-func (y *initSync) send(v any) error {
-	if err := y.enc.Encode(v); err != nil {
-		return fmt.Errorf("write to init: %w", err)
+// makeCgroup creates the container's cgroup with its limits. The device
+// list gets allow rules for the nodes the runtime itself creates.
+func (c *creation) makeCgroup(cg *cgroups.Manager, cgPath string) error {
+	var res *specs.LinuxResources
+	if c.spec.Linux.Resources != nil {
+		cp := *c.spec.Linux.Resources
+		cp.Devices = deviceRules(c.spec)
+		res = &cp
+	}
+	if err := cg.Create(res); err != nil {
+		cg.Destroy()
+		return fmt.Errorf("cgroup %s: %w", cgPath, err)
 	}
 	return nil
 }
 
-// serve answers the child until it is ready: runs prestart and
-// createRuntime hooks when it asks.
-func (y *initSync) serve(spec *specs.Spec, state []byte) error {
-	for {
-		var m syncMsg
-		if err := y.dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return errors.New("init exited during setup")
-			}
-			return fmt.Errorf("read from init: %w", err)
-		}
-		switch m.Type {
-		case msgError:
-			if m.HookFailed {
-				return &hookError{errors.New(m.Error)}
-			}
-			return errors.New(m.Error)
-		case msgReady:
-			return nil
-		case msgHooks:
-			//nolint:staticcheck // Prestart is deprecated but still run, before createRuntime.
-			if err := runHooks("prestart", spec.Hooks.Prestart, state); err != nil {
-				return err
-			}
-			if err := runHooks("createRuntime", spec.Hooks.CreateRuntime, state); err != nil {
-				return err
-			}
-			if err := y.send(syncMsg{Type: msgResume}); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("unexpected message %q from init", m.Type)
-		}
+// makeFifo creates the exec fifo and returns its directory, which init
+// reopens it relative to: that works after pivot_root or chroot, without
+// a /proc, and in a user namespace.
+func makeFifo(dir string) (*os.File, error) {
+	fifoPath := filepath.Join(dir, fifoName)
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
+		return nil, fmt.Errorf("exec fifo: %w", err)
 	}
+	// Past the umask: the init may run as any user of any user namespace.
+	if err := os.Chmod(fifoPath, 0o622); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 }
 
-// handshake sends the config and serves the child until it is ready, for a
-// child already in its cgroup.
-func (s Store) handshake(sock *os.File, cfg *initConfig, spec *specs.Spec, state []byte) error {
-	y := newSync(sock)
-	if err := y.send(cfg); err != nil {
-		return err
-	}
-	if err := y.send(syncMsg{Type: msgPlaced}); err != nil {
-		return err
-	}
-	return y.serve(spec, state)
-}
-
-// childError adds the child's exit status when it died instead of reporting.
-func (s Store) childError(cmd *exec.Cmd, err error) error {
-	return fmt.Errorf("create: %w", err)
-}
+func childError(err error) error { return fmt.Errorf("create: %w", err) }
 
 func dialConsole(path string) (*os.File, error) {
 	f, err := dialUnix(path)
@@ -452,16 +490,6 @@ func dialUnix(path string) (*os.File, error) {
 		return nil, err
 	}
 	return os.NewFile(uintptr(fd), path), nil
-}
-
-// highFD moves the executable's fd above the ones ExtraFiles will occupy in
-// the child, so "/proc/self/fd/N" still names it when execve runs.
-func highFD(f *os.File, extra int) (string, func(), error) {
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 3+extra+16)
-	if err != nil {
-		return "", nil, err
-	}
-	return "/proc/self/fd/" + strconv.Itoa(fd), func() { unix.Close(fd) }, nil
 }
 
 func writeOOMScoreAdj(pid int, v int) error {
@@ -493,13 +521,6 @@ func cgroupDirs(cg *cgroups.Manager) []rootfs.CgroupDir {
 		out = append(out, rootfs.CgroupDir{Name: h.Name, Host: h.Dir})
 	}
 	return out
-}
-
-// initEnv is the whole environment of the re-executed init. It is short-
-// lived and single-threaded by design: no GC, one P, so the Go runtime
-// starts no threads it does not need.
-func initEnv(fd int) []string {
-	return []string{EnvInitFD + "=" + strconv.Itoa(fd), "GOGC=off", "GOMAXPROCS=1"}
 }
 
 // childSpec is the part of the spec the init uses: the rest (resources,

@@ -5,14 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"syscall"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/linux/caps"
-	"github.com/berth-dev/berth/internal/linux/exeseal"
 	"github.com/berth-dev/berth/internal/linux/procattr"
 )
 
@@ -78,23 +76,15 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 	childSock := os.NewFile(uintptr(pair[1]), "exec-child")
 	defer parentSock.Close()
 	defer childSock.Close()
-	extra := make([]*os.File, 0, o.PreserveFDs+2)
-	for i := 0; i < o.PreserveFDs; i++ {
-		extra = append(extra, os.NewFile(uintptr(3+i), "preserved"))
-	}
-	base := 3 + o.PreserveFDs
-	extra = append(extra, childSock)
+	var files initFiles
 	nc, err := newNotifyChannel(notify)
 	if err != nil {
 		return nil, err
 	}
 	defer nc.close()
-	seccompFD := -1
 	if nc != nil {
-		extra = append(extra, nc.child)
-		seccompFD = childFD(extra)
+		files.add(fileSeccomp, nc.child)
 	}
-	consoleFD := -1
 	if o.Process.Terminal {
 		conn := o.consoleConn
 		if conn == nil {
@@ -103,26 +93,13 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 			}
 			defer conn.Close()
 		}
-		extra = append(extra, conn)
-		consoleFD = childFD(extra)
+		files.add(fileConsole, conn)
 	}
-	exe, err := exeseal.Open()
-	if err != nil {
-		return nil, fmt.Errorf("seal runtime binary: %w", err)
-	}
-	defer exe.Close()
-	exePath, closeExe, err := highFD(exe, len(extra))
+	cmd, release, err := initCommand(o.PreserveFDs, childSock, plan)
 	if err != nil {
 		return nil, err
 	}
-	defer closeExe()
-	cmd := &exec.Cmd{
-		Path: exePath, Args: []string{"berth-oci", "init"},
-		Env:   append(initEnv(base), plan.env()...),
-		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		ExtraFiles:  extra,
-		SysProcAttr: &syscall.SysProcAttr{},
-	}
+	defer release()
 	if cg.Version() == 2 {
 		fd, err := cg.DirFD()
 		if err != nil {
@@ -146,8 +123,11 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 		}
 	}
 	cfg := &initConfig{
-		Exec: true, Spec: childSpec(h.Spec), Process: o.Process, FifoFD: -1, ConsoleFD: consoleFD, SeccompFD: seccompFD,
+		Exec: true, Spec: childSpec(h.Spec), Process: o.Process, Files: files.names,
 		PreserveFDs: o.PreserveFDs, State: stateJSON(h.Record.OCIState(Running)), Seccomp: filter,
+	}
+	if err := files.send(parentSock); err != nil {
+		return fail(err)
 	}
 	if err := h.Store.handshake(parentSock, cfg, h.Spec, nil); err != nil {
 		return fail(fmt.Errorf("exec: %w", err))

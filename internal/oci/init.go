@@ -28,10 +28,19 @@ func Init() int {
 	}
 	os.Unsetenv(EnvInitFD)
 	sock := os.NewFile(uintptr(fd), "init-sock")
+	fds, err := recvFiles(fd)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth-oci init: receive fds:", err)
+		return 1
+	}
 	var cfg initConfig
 	dec := json.NewDecoder(sock)
 	if err := dec.Decode(&cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "berth-oci init: read config:", err)
+		return 1
+	}
+	if err := cfg.assignFiles(fds); err != nil {
+		fmt.Fprintln(os.Stderr, "berth-oci init:", err)
 		return 1
 	}
 	enc := json.NewEncoder(sock)

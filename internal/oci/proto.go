@@ -2,8 +2,11 @@ package oci
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/linux/rootfs"
 )
@@ -27,10 +30,12 @@ type initConfig struct {
 	NewUserNS   bool               `json:"new_user_ns,omitempty"`
 	NewNetNS    bool               `json:"new_net_ns,omitempty"`
 	NewUTSNS    bool               `json:"new_uts_ns,omitempty"`
-	// Child fds (-1 when absent).
-	FifoFD      int `json:"fifo_fd"` // O_PATH fd of the state dir holding exec.fifo
-	ConsoleFD   int `json:"console_fd"`
-	SeccompFD   int `json:"seccomp_fd"` // where to send a seccomp notify fd
+	// Files names the fds that came with the config (sendFiles), in order.
+	Files []string `json:"files,omitempty"`
+	// Set by the child from Files; -1 when absent.
+	FifoFD      int `json:"-"` // O_PATH fd of the state dir holding exec.fifo
+	ConsoleFD   int `json:"-"` // connected --console-socket
+	SeccompFD   int `json:"-"` // where to send a seccomp notify fd
 	PreserveFDs int `json:"preserve_fds"`
 	// SyncHooks: stop before pivot_root so the parent can run prestart and
 	// createRuntime hooks.
@@ -59,4 +64,86 @@ type syncMsg struct {
 	Error string `json:"error,omitempty"`
 	// HookFailed: the error is a failed createContainer hook.
 	HookFailed bool `json:"hook_failed,omitempty"`
+}
+
+// File names in initConfig.Files.
+const (
+	fileFifoDir = "fifo-dir"
+	fileConsole = "console"
+	fileSeccomp = "seccomp"
+)
+
+// initFiles are fds for the init that are known only after it was forked
+// (the state directory, the console socket, the seccomp channel): they
+// travel over the socket pair, in one SCM_RIGHTS message ahead of the
+// config, which names them.
+type initFiles struct {
+	names []string
+	files []*os.File
+}
+
+func (f *initFiles) add(name string, file *os.File) {
+	f.names = append(f.names, name)
+	f.files = append(f.files, file)
+}
+
+func (f *initFiles) send(sock *os.File) error {
+	fds := make([]int, len(f.files))
+	for i, file := range f.files {
+		fds[i] = int(file.Fd())
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	if err := unix.Sendmsg(int(sock.Fd()), []byte{'F'}, oob, nil, 0); err != nil {
+		return fmt.Errorf("send fds to init: %w", err)
+	}
+	return nil
+}
+
+// recvFiles is the init's side: one byte, up to maxInitFiles fds.
+func recvFiles(sock int) ([]int, error) {
+	buf := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(4*maxInitFiles))
+	_, oobn, _, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for i := range msgs {
+		got, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			return nil, err
+		}
+		fds = append(fds, got...)
+	}
+	return fds, nil
+}
+
+const maxInitFiles = 4
+
+// assignFiles fills the fd fields from the names the parent sent.
+func (c *initConfig) assignFiles(fds []int) error {
+	if len(fds) != len(c.Files) {
+		return fmt.Errorf("got %d fds for files %v", len(fds), c.Files)
+	}
+	c.FifoFD, c.ConsoleFD, c.SeccompFD = -1, -1, -1
+	for i, name := range c.Files {
+		switch name {
+		case fileFifoDir:
+			c.FifoFD = fds[i]
+		case fileConsole:
+			c.ConsoleFD = fds[i]
+		case fileSeccomp:
+			c.SeccompFD = fds[i]
+		default:
+			return fmt.Errorf("unknown file %q", name)
+		}
+	}
+	return nil
 }

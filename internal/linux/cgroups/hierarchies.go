@@ -1,6 +1,10 @@
 package cgroups
 
-import "path/filepath"
+import (
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
 
 // Hierarchy is one mounted cgroup hierarchy as a container's
 // /sys/fs/cgroup shows it: Name is the mount's directory name ("memory",
@@ -17,4 +21,11 @@ func (m *Manager) Hierarchies() []Hierarchy {
 		out = append(out, Hierarchy{Name: filepath.Base(d.mount), Dir: d.dir})
 	}
 	return out
+}
+
+// Unified reports whether the host runs the unified cgroup v2 hierarchy
+// (one statfs; no mountinfo parsing).
+func Unified() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }

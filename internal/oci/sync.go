@@ -1,0 +1,77 @@
+package oci
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// initSync is the parent's end of the socket pair with an init.
+type initSync struct {
+	enc *json.Encoder
+	dec *json.Decoder
+}
+
+func newSync(sock *os.File) *initSync {
+	return &initSync{enc: json.NewEncoder(sock), dec: json.NewDecoder(sock)}
+}
+
+func (y *initSync) send(v any) error {
+	if err := y.enc.Encode(v); err != nil {
+		return fmt.Errorf("write to init: %w", err)
+	}
+	return nil
+}
+
+// serve answers the child until it is ready: runs prestart and
+// createRuntime hooks when it asks.
+func (y *initSync) serve(spec *specs.Spec, state []byte) error {
+	for {
+		var m syncMsg
+		if err := y.dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return errors.New("init exited during setup")
+			}
+			return fmt.Errorf("read from init: %w", err)
+		}
+		switch m.Type {
+		case msgError:
+			if m.HookFailed {
+				return &hookError{errors.New(m.Error)}
+			}
+			return errors.New(m.Error)
+		case msgReady:
+			return nil
+		case msgHooks:
+			//nolint:staticcheck // Prestart is deprecated but still run, before createRuntime.
+			if err := runHooks("prestart", spec.Hooks.Prestart, state); err != nil {
+				return err
+			}
+			if err := runHooks("createRuntime", spec.Hooks.CreateRuntime, state); err != nil {
+				return err
+			}
+			if err := y.send(syncMsg{Type: msgResume}); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unexpected message %q from init", m.Type)
+		}
+	}
+}
+
+// handshake sends the config and serves the child until it is ready, for a
+// child already in its cgroup.
+func (s Store) handshake(sock *os.File, cfg *initConfig, spec *specs.Spec, state []byte) error {
+	y := newSync(sock)
+	if err := y.send(cfg); err != nil {
+		return err
+	}
+	if err := y.send(syncMsg{Type: msgPlaced}); err != nil {
+		return err
+	}
+	return y.serve(spec, state)
+}
