@@ -32,14 +32,14 @@ func (s Store) Run(o *CreateOpts, detach bool) (int, error) {
 			}
 		}()
 	}
-	// Signals that arrive while creating are queued and forwarded once the
-	// process exists.
-	sigc, notified := notifyAll(detach)
-	defer signal.Stop(sigc)
 	c, err := s.Create(o)
 	if err != nil {
 		return -1, err
 	}
+	// Subscribed once created: registering signals costs a thread
+	// hand-off each, which would compete with the container's set-up.
+	sigc, notified := notifyAll(detach)
+	defer signal.Stop(sigc)
 	h := &Handle{Store: s, Record: c.Record, Spec: c.Spec, cg: c.cg}
 	if tty != nil {
 		if err := tty.attach(); err != nil {
@@ -78,12 +78,12 @@ func (h *Handle) ExecWait(o *ExecOpts, detach bool) (int, error) {
 		defer tty.close()
 		o.consoleConn = tty.remote
 	}
-	sigc, notified := notifyAll(detach)
-	defer signal.Stop(sigc)
 	cmd, err := h.Exec(o)
 	if err != nil {
 		return -1, err
 	}
+	sigc, notified := notifyAll(detach)
+	defer signal.Stop(sigc)
 	if tty != nil {
 		if err := tty.attach(); err != nil {
 			cmd.Process.Kill()
@@ -103,10 +103,25 @@ func (h *Handle) ExecWait(o *ExecOpts, detach bool) (int, error) {
 	return code, nil
 }
 
-// notifyAll subscribes to every signal, in the background: the runtime
-// hands each signal to a locked thread in turn, which takes milliseconds,
-// and that overlaps with creating the container. Signals that arrive
-// before it is done are queued once it is.
+// forwarded are the signals a foreground run or exec passes on: every
+// standard signal one can send, except those that are the runtime's own
+// (SIGCHLD, SIGURG for Go's preemption, SIGPIPE, SIGPROF). Real-time
+// signals are left out: subscribing costs a hand-off to the runtime's
+// signal thread per signal, and nobody sends those to a runtime.
+var forwarded = func() []os.Signal {
+	var out []os.Signal
+	for s := unix.Signal(1); s < 32; s++ {
+		switch s {
+		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE, unix.SIGPROF:
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}()
+
+// notifyAll subscribes to the forwarded signals in the background, while
+// the container starts.
 func notifyAll(detach bool) (chan os.Signal, chan struct{}) {
 	sigc := make(chan os.Signal, 64)
 	done := make(chan struct{})
@@ -115,7 +130,7 @@ func notifyAll(detach bool) (chan os.Signal, chan struct{}) {
 		return sigc, done
 	}
 	go func() {
-		signal.Notify(sigc)
+		signal.Notify(sigc, forwarded...)
 		close(done)
 	}()
 	return sigc, done
