@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -34,7 +36,7 @@ func Init() int {
 		return 1
 	}
 	var cfg initConfig
-	dec := json.NewDecoder(sock)
+	dec := json.NewDecoder(rawReader(fd))
 	if err := dec.Decode(&cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "berth-oci init: read config:", err)
 		return 1
@@ -203,7 +205,7 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 		}
 	}
 	// Block until `start`: opening the fifo for writing waits for a reader.
-	ffd, err := unix.Openat(cfg.FifoFD, fifoName, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	ffd, err := rawOpenat(cfg.FifoFD, fifoName, unix.O_WRONLY|unix.O_CLOEXEC)
 	if err != nil {
 		return reportLate(fmt.Errorf("open exec fifo: %w", err))
 	}
@@ -267,4 +269,44 @@ func writeSysctls(kv map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// The init's blocking waits (its config, the exec fifo) are raw system
+// calls: the Go runtime then keeps its one P on this thread instead of
+// starting another thread to hand it to, and every extra thread has to be
+// created now and killed again at execve.
+
+// rawReader reads a blocking fd with raw read(2).
+type rawReader int
+
+func (r rawReader) Read(p []byte) (int, error) {
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(r), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e != 0:
+			return 0, e
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return int(n), nil
+	}
+}
+
+func rawOpenat(dirfd int, name string, flags int) (int, error) {
+	p, err := unix.BytePtrFromString(name)
+	if err != nil {
+		return -1, err
+	}
+	for {
+		fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(flags), 0, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return -1, e
+		}
+		return int(fd), nil
+	}
 }
