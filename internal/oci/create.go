@@ -376,7 +376,7 @@ func (c *creation) finish() (*Container, error) {
 	// the first write to cgroup.procs waits for an RCU grace period, often
 	// several milliseconds. It waits for msgPlaced before it runs anything.
 	ys := newSync(c.parentSock)
-	if err := ys.send(cfg); err != nil {
+	if err := ys.sendConfig(cfg); err != nil {
 		return nil, childError(err)
 	}
 	if err := waitCgroup(); err != nil {

@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -35,9 +34,9 @@ func Init() int {
 		fmt.Fprintln(os.Stderr, "berth-oci init: receive fds:", err)
 		return 1
 	}
-	var cfg initConfig
-	dec := json.NewDecoder(rawReader(fd))
-	if err := dec.Decode(&cfg); err != nil {
+	w := &wire{r: rawReader(fd), w: sock}
+	cfg, err := w.recvConfig()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "berth-oci init: read config:", err)
 		return 1
 	}
@@ -45,33 +44,31 @@ func Init() int {
 		fmt.Fprintln(os.Stderr, "berth-oci init:", err)
 		return 1
 	}
-	enc := json.NewEncoder(sock)
 	var ierr error
 	var l *specs.Linux
 	if !cfg.Exec && cfg.Spec != nil {
 		l = cfg.Spec.Linux
 	}
 	if err := procattr.ApplyEarly(cfg.Process, l); err != nil {
-		_ = enc.Encode(syncMsg{Type: msgError, Error: err.Error()})
+		_ = w.send(syncMsg{Type: msgError, Error: err.Error()})
 		return 1
 	}
 	if cfg.Exec {
-		var m syncMsg
-		if err := dec.Decode(&m); err != nil || m.Type != msgPlaced {
+		if m, err := w.recv(); err != nil || m.Type != msgPlaced {
 			fmt.Fprintln(os.Stderr, "berth-oci init: waiting for cgroup placement:", err)
 			return 1
 		}
-		ierr = initExec(&cfg, sock)
+		ierr = initExec(cfg, w)
 	} else {
-		ierr = initContainer(&cfg, sock, dec, enc)
+		ierr = initContainer(cfg, w)
 	}
 	// Only failures get here.
 	var he *hookError
-	_ = enc.Encode(syncMsg{Type: msgError, Error: ierr.Error(), HookFailed: errors.As(ierr, &he)})
+	_ = w.send(syncMsg{Type: msgError, Error: ierr.Error(), HookFailed: errors.As(ierr, &he)})
 	return 1
 }
 
-func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.Encoder) error {
+func initContainer(cfg *initConfig, w *wire) error {
 	spec := cfg.Spec
 	// Nothing runs (no hook, no user process) before we sit in our cgroup,
 	// but the whole rootfs is built meanwhile: the parent first says when
@@ -79,8 +76,8 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 	// are in them. On v2 both come at once, as msgPlaced.
 	dirsReady, placed := false, false
 	next := func() error {
-		var m syncMsg
-		if err := dec.Decode(&m); err != nil {
+		m, err := w.recv()
+		if err != nil {
 			return fmt.Errorf("waiting for the cgroup: %v", err)
 		}
 		switch m.Type {
@@ -143,11 +140,10 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 		}
 	}
 	if cfg.SyncHooks {
-		if err := enc.Encode(syncMsg{Type: msgHooks}); err != nil {
+		if err := w.send(syncMsg{Type: msgHooks}); err != nil {
 			return err
 		}
-		var m syncMsg
-		if err := dec.Decode(&m); err != nil || m.Type != msgResume {
+		if m, err := w.recv(); err != nil || m.Type != msgResume {
 			return fmt.Errorf("waiting for hooks: %v", err)
 		}
 	}
@@ -193,10 +189,10 @@ func initContainer(cfg *initConfig, sock *os.File, dec *json.Decoder, enc *json.
 			return err
 		}
 	}
-	if err := enc.Encode(syncMsg{Type: msgReady}); err != nil {
+	if err := w.send(syncMsg{Type: msgReady}); err != nil {
 		return err
 	}
-	sock.Close()
+	w.close()
 	if p == nil {
 		// A container without a process only holds its namespaces; start
 		// refuses it, and delete kills us.
@@ -236,7 +232,7 @@ func reportLate(err error) error {
 	return err
 }
 
-func initExec(cfg *initConfig, sock *os.File) error {
+func initExec(cfg *initConfig, w *wire) error {
 	var console *os.File
 	if cfg.Process.Terminal {
 		ptmx := "/dev/pts/ptmx"
@@ -252,10 +248,10 @@ func initExec(cfg *initConfig, sock *os.File) error {
 	if err != nil {
 		return err
 	}
-	if err := json.NewEncoder(sock).Encode(syncMsg{Type: msgReady}); err != nil {
+	if err := w.send(syncMsg{Type: msgReady}); err != nil {
 		return err
 	}
-	sock.Close()
+	w.close()
 	return reportLate(p.exec())
 }
 

@@ -12,7 +12,8 @@ import (
 )
 
 // The parent (create, exec) and the re-executed init talk over a socket
-// pair: the parent sends one initConfig, the child answers with syncMsgs.
+// pair (frames, see wire.go): the parent sends the fds (initFiles) and one
+// initConfig, then both exchange syncMsgs.
 
 // EnvInitFD names the child's end of the socket pair.
 const EnvInitFD = "_BERTH_INIT"

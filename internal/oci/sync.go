@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,17 +10,19 @@ import (
 )
 
 // initSync is the parent's end of the socket pair with an init.
-type initSync struct {
-	enc *json.Encoder
-	dec *json.Decoder
+type initSync struct{ w *wire }
+
+func newSync(sock *os.File) *initSync { return &initSync{w: newWire(sock)} }
+
+func (y *initSync) sendConfig(c *initConfig) error {
+	if err := y.w.sendConfig(c); err != nil {
+		return fmt.Errorf("write to init: %w", err)
+	}
+	return nil
 }
 
-func newSync(sock *os.File) *initSync {
-	return &initSync{enc: json.NewEncoder(sock), dec: json.NewDecoder(sock)}
-}
-
-func (y *initSync) send(v any) error {
-	if err := y.enc.Encode(v); err != nil {
+func (y *initSync) send(m syncMsg) error {
+	if err := y.w.send(m); err != nil {
 		return fmt.Errorf("write to init: %w", err)
 	}
 	return nil
@@ -31,8 +32,8 @@ func (y *initSync) send(v any) error {
 // createRuntime hooks when it asks.
 func (y *initSync) serve(spec *specs.Spec, state []byte) error {
 	for {
-		var m syncMsg
-		if err := y.dec.Decode(&m); err != nil {
+		m, err := y.w.recv()
+		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return errors.New("init exited during setup")
 			}
@@ -67,7 +68,7 @@ func (y *initSync) serve(spec *specs.Spec, state []byte) error {
 // child already in its cgroup.
 func (s Store) handshake(sock *os.File, cfg *initConfig, spec *specs.Spec, state []byte) error {
 	y := newSync(sock)
-	if err := y.send(cfg); err != nil {
+	if err := y.sendConfig(cfg); err != nil {
 		return err
 	}
 	if err := y.send(syncMsg{Type: msgPlaced}); err != nil {
