@@ -38,7 +38,7 @@ func (s Store) Run(o *CreateOpts, detach bool) (int, error) {
 	}
 	// Subscribed once created: registering signals costs a thread
 	// hand-off each, which would compete with the container's set-up.
-	sigc, notified := notifyAll(detach)
+	sigc := notifyAll(detach)
 	defer signal.Stop(sigc)
 	h := &Handle{Store: s, Record: c.Record, Spec: c.Spec, cg: c.cg}
 	if tty != nil {
@@ -55,7 +55,6 @@ func (s Store) Run(o *CreateOpts, detach bool) (int, error) {
 		c.Cmd.Process.Release()
 		return 0, nil
 	}
-	<-notified
 	code := waitForwarding(c.Cmd, sigc, tty)
 	if tty != nil {
 		tty.drain()
@@ -82,7 +81,7 @@ func (h *Handle) ExecWait(o *ExecOpts, detach bool) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	sigc, notified := notifyAll(detach)
+	sigc := notifyAll(detach)
 	defer signal.Stop(sigc)
 	if tty != nil {
 		if err := tty.attach(); err != nil {
@@ -95,7 +94,6 @@ func (h *Handle) ExecWait(o *ExecOpts, detach bool) (int, error) {
 		cmd.Process.Release()
 		return 0, nil
 	}
-	<-notified
 	code := waitForwarding(cmd, sigc, tty)
 	if tty != nil {
 		tty.drain()
@@ -121,19 +119,14 @@ var forwarded = func() []os.Signal {
 }()
 
 // notifyAll subscribes to the forwarded signals in the background, while
-// the container starts.
-func notifyAll(detach bool) (chan os.Signal, chan struct{}) {
+// the container starts and runs: nothing waits for it, since a signal
+// cannot be forwarded before the subscription anyway.
+func notifyAll(detach bool) chan os.Signal {
 	sigc := make(chan os.Signal, 64)
-	done := make(chan struct{})
-	if detach {
-		close(done)
-		return sigc, done
+	if !detach {
+		go signal.Notify(sigc, forwarded...)
 	}
-	go func() {
-		signal.Notify(sigc, forwarded...)
-		close(done)
-	}()
-	return sigc, done
+	return sigc
 }
 
 // waitForwarding waits for the child, sending it every signal we get

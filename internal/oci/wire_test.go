@@ -53,7 +53,7 @@ func richConfig() *initConfig {
 			Permitted: []string{"CAP_KILL", "CAP_CHOWN"}, Ambient: []string{"CAP_CHOWN"}},
 		Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 2048, Soft: 1024}},
 		NoNewPrivileges: true, ApparmorProfile: "p", OOMScoreAdj: &oom, SelinuxLabel: "l",
-		IOPriority:      &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_BE, Priority: 3},
+		IOPriority: &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_BE, Priority: 3},
 		Scheduler: &specs.Scheduler{Policy: specs.SchedBatch, Nice: -5, Priority: 1,
 			Flags: []specs.LinuxSchedulerFlag{specs.SchedFlagResetOnFork}, Runtime: 1, Deadline: 2, Period: 3},
 		ExecCPUAffinity: &specs.CPUAffinity{Initial: "0", Final: "0-1"},
