@@ -221,6 +221,7 @@ func (c *creation) fork(cgroupFD *int) error {
 		return fmt.Errorf("start init: %w", err)
 	}
 	c.child = cmd // killed first by fail
+	boost(cmd.Process.Pid)
 	return nil
 }
 
@@ -364,7 +365,7 @@ func (c *creation) finish() (*Container, error) {
 		Spec: childSpec(spec), Process: spec.Process, Rootfs: rootfsPath, Bundle: c.bundle, NoPivot: o.NoPivot,
 		Cgroups: cgroupDirs(cg), CgroupV2: cg.Version() == 2,
 		NewCgroupNS: c.plan.newCgroup, NewUserNS: c.plan.newUser, NewNetNS: c.plan.newNet,
-		Files: files.names, PreserveFDs: o.PreserveFDs,
+		Files: files.names, PreserveFDs: o.PreserveFDs, Nice: ownNice(),
 		Seccomp: filter, NoMountNS: !c.plan.hasMountNS,
 		SyncHooks: spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0), //nolint:staticcheck
 		State:     state,

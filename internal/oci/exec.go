@@ -123,7 +123,7 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 		}
 	}
 	cfg := &initConfig{
-		Exec: true, Spec: childSpec(h.Spec), Process: o.Process, Files: files.names,
+		Exec: true, Spec: childSpec(h.Spec), Process: o.Process, Files: files.names, Nice: ownNice(),
 		PreserveFDs: o.PreserveFDs, State: stateJSON(h.Record.OCIState(Running)), Seccomp: filter,
 	}
 	if err := files.send(parentSock); err != nil {

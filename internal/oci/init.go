@@ -148,6 +148,8 @@ func initContainer(cfg *initConfig, w *wire) error {
 		}
 	}
 	if spec.Hooks != nil {
+		// Hooks run at the runtime's priority, not the init's boost.
+		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, cfg.Nice)
 		// Run in our namespaces, with paths resolved before the pivot.
 		if err := runHooks("createContainer", spec.Hooks.CreateContainer, cfg.State); err != nil {
 			return err

@@ -33,6 +33,9 @@ type execProcess struct {
 // CAP_SYS_ADMIN).
 func prepareProcess(cfg *initConfig, console *os.File) (*execProcess, error) {
 	p := cfg.Process
+	// Back to the runtime's priority (see boost); the spec's scheduler
+	// settings, if any, come after.
+	_ = unix.Setpriority(unix.PRIO_PROCESS, 0, cfg.Nice)
 	// Nothing but stdio and the preserved fds may cross into the container.
 	// Marked now, before seccomp could forbid close_range.
 	if err := cloexecFrom(3 + cfg.PreserveFDs); err != nil {

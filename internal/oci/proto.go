@@ -47,6 +47,9 @@ type initConfig struct {
 	// NoMountNS: the container shares the host's mount namespace, so the
 	// rootfs is only chroot'ed into, never mounted on.
 	NoMountNS bool `json:"no_mount_ns,omitempty"`
+	// Nice is the runtime's own nice value, which the init (started at a
+	// higher priority, see boost) restores before the container process.
+	Nice int `json:"-"`
 	// State is the container state JSON given to hooks run by the child.
 	State json.RawMessage `json:"state,omitempty"`
 }

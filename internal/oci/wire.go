@@ -259,6 +259,7 @@ func (e *enc) config(c *initConfig) {
 	e.bytes(c.Seccomp)
 	e.bool(c.NoMountNS)
 	e.bytes(c.State)
+	e.int(int64(c.Nice))
 }
 
 func (d *dec) config() *initConfig {
@@ -283,6 +284,7 @@ func (d *dec) config() *initConfig {
 	c.Seccomp = d.bytes()
 	c.NoMountNS = d.bool()
 	c.State = d.bytes()
+	c.Nice = int(d.int())
 	return c
 }
 

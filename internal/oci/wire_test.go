@@ -63,7 +63,7 @@ func richConfig() *initConfig {
 		Cgroups:  []rootfs.CgroupDir{{Name: "memory", Host: "/sys/fs/cgroup/memory/x"}},
 		CgroupV2: true, NewCgroupNS: true, NewUserNS: true, NewNetNS: true,
 		Files: []string{fileFifoDir, fileConsole}, PreserveFDs: 2, SyncHooks: true,
-		Seccomp: []byte{1, 2, 3}, NoMountNS: true, State: json.RawMessage(`{"id":"x"}`),
+		Seccomp: []byte{1, 2, 3}, NoMountNS: true, State: json.RawMessage(`{"id":"x"}`), Nice: -3,
 	}
 }
 
