@@ -2,6 +2,7 @@ package integration
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -158,4 +159,21 @@ func TestPauseResume(t *testing.T) {
 	// A paused container can be force-deleted.
 	r.must("pause", "frz")
 	r.must("delete", "-f", "frz")
+}
+
+// The init runs boosted while it sets up; the container's process must get
+// the runtime's own nice value back.
+func TestContainerNiceIsRuntimes(t *testing.T) {
+	r := newRT(t)
+	for _, n := range []string{"0", "3"} {
+		b := bundle(t, nil, "sh", "-c", "cut -d' ' -f19 /proc/self/stat")
+		cmd := exec.Command("nice", "-n", n, ociBin, "--root", r.root, "run", "--bundle", b, "nice"+n)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("run under nice %s: %v %s", n, err, out)
+		}
+		if strings.TrimSpace(string(out)) != n {
+			t.Fatalf("container nice %q, runtime ran at %s", out, n)
+		}
+	}
 }
