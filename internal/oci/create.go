@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -37,12 +36,12 @@ type CreateOpts struct {
 	wantTTY func() (*os.File, error)
 }
 
-// Container is a created container; Cmd is set for the process that made
-// it, which is the init's parent and may wait for it.
+// Container is a created container; Proc is the init, whose parent (the
+// process that made it) may wait for it.
 type Container struct {
 	Record *Record
 	Spec   *specs.Spec
-	Cmd    *exec.Cmd
+	Proc   *Proc
 	cg     *cgroups.Manager
 }
 
@@ -103,7 +102,7 @@ type creation struct {
 	offs   map[string]specs.LinuxTimeOffset
 	undo   cleanups
 
-	child      *exec.Cmd
+	child      *Proc
 	parentSock *os.File
 }
 
@@ -201,27 +200,27 @@ func (c *creation) fork(cgroupFD *int) error {
 	childSock := os.NewFile(uintptr(pair[1]), "init-child")
 	defer childSock.Close()
 	c.undo.add(func() { c.parentSock.Close() })
-	cmd, release, err := initCommand(c.o.PreserveFDs, childSock, c.plan)
+	cmd, err := newInitCommand(c.o.PreserveFDs, childSock, c.plan)
 	if err != nil {
 		return err
 	}
-	defer release()
 	if c.plan.newUser {
-		cmd.SysProcAttr.UidMappings = idMaps(c.uidMap)
-		cmd.SysProcAttr.GidMappings = idMaps(c.gidMap)
-		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		cmd.attr.UidMappings = idMaps(c.uidMap)
+		cmd.attr.GidMappings = idMaps(c.gidMap)
+		cmd.attr.GidMappingsEnableSetgroups = true
 		// Become root of the new namespace before exec, or the exec drops
 		// every capability (host root is unmapped there).
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
+		cmd.attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}
 	}
 	if cgroupFD != nil {
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, *cgroupFD
+		cmd.attr.UseCgroupFD, cmd.attr.CgroupFD = true, *cgroupFD
 	}
-	if err := c.plan.start(cmd, c.offs); err != nil {
+	proc, err := c.plan.start(cmd, c.offs)
+	if err != nil {
 		return fmt.Errorf("start init: %w", err)
 	}
-	c.child = cmd // killed first by fail
-	boost(cmd.Process.Pid)
+	c.child = proc // killed first by fail
+	boost(proc.Pid)
 	return nil
 }
 
@@ -230,7 +229,7 @@ func (c *creation) fork(cgroupFD *int) error {
 func (c *creation) fail(err error) {
 	// The init first: its cgroup cannot be removed while it lives in it.
 	if c.child != nil {
-		c.child.Process.Kill()
+		c.child.Kill()
 		c.child.Wait()
 	}
 	c.undo.run()
@@ -344,7 +343,7 @@ func (c *creation) finish() (*Container, error) {
 			return nil, err
 		}
 	}
-	pid := c.child.Process.Pid
+	pid := c.child.Pid
 	startTime, _, err := procStartTime(pid)
 	if err != nil {
 		return nil, fmt.Errorf("init exited early: %w", err)
@@ -412,7 +411,7 @@ func (c *creation) finish() (*Container, error) {
 	}
 	c.parentSock.Close()
 	c.undo.release()
-	return &Container{Record: rec, Spec: spec, Cmd: c.child, cg: cg}, nil
+	return &Container{Record: rec, Spec: spec, Proc: c.child, cg: cg}, nil
 }
 
 // makeStateDir creates <root>/<id> with the spec in it.

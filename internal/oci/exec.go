@@ -3,7 +3,6 @@ package oci
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -25,7 +24,7 @@ type ExecOpts struct {
 
 // Exec starts another process in a running container and returns it; the
 // caller waits for it unless it detaches.
-func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
+func (h *Handle) Exec(o *ExecOpts) (*Proc, error) {
 	if st := h.Status(); st != Running && st != Created {
 		return nil, errdefs.FailedPrecondition("cannot exec in a %s container", st)
 	}
@@ -95,30 +94,30 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 		}
 		files.add(fileConsole, conn)
 	}
-	cmd, release, err := initCommand(o.PreserveFDs, childSock, plan)
+	icmd, err := newInitCommand(o.PreserveFDs, childSock, plan)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
 	if cg.Version() == 2 {
 		fd, err := cg.DirFD()
 		if err != nil {
 			return nil, err
 		}
 		defer unix.Close(fd)
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+		icmd.attr.UseCgroupFD, icmd.attr.CgroupFD = true, fd
 	}
-	if err := plan.start(cmd, nil); err != nil {
+	cmd, err := plan.start(icmd, nil)
+	if err != nil {
 		return nil, fmt.Errorf("start exec init: %w", err)
 	}
 	childSock.Close()
-	fail := func(err error) (*exec.Cmd, error) {
-		cmd.Process.Kill()
+	fail := func(err error) (*Proc, error) {
+		cmd.Kill()
 		cmd.Wait()
 		return nil, err
 	}
 	if cg.Version() == 1 {
-		if err := cg.Apply(cmd.Process.Pid); err != nil {
+		if err := cg.Apply(cmd.Pid); err != nil {
 			return fail(fmt.Errorf("join cgroup: %w", err))
 		}
 	}
@@ -132,11 +131,11 @@ func (h *Handle) Exec(o *ExecOpts) (*exec.Cmd, error) {
 	if err := h.Store.handshake(parentSock, cfg, h.Spec, nil); err != nil {
 		return fail(fmt.Errorf("exec: %w", err))
 	}
-	if err := nc.forward(h.Spec, cmd.Process.Pid, h.Record.OCIState(Running).State); err != nil {
+	if err := nc.forward(h.Spec, cmd.Pid, h.Record.OCIState(Running).State); err != nil {
 		return fail(err)
 	}
 	if o.PidFile != "" {
-		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		if err := writeFileAtomic(o.PidFile, []byte(strconv.Itoa(cmd.Pid)), 0o644); err != nil {
 			return fail(fmt.Errorf("pid file: %w", err))
 		}
 	}

@@ -3,7 +3,6 @@ package oci
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -107,37 +106,43 @@ func (p *nsPlan) env() []string {
 // start forks cmd from a thread that has joined the planned namespaces.
 // That thread is never unlocked, so the Go runtime retires it with its
 // foreign namespaces.
-func (p *nsPlan) start(cmd *exec.Cmd, timeOffsets map[string]specs.LinuxTimeOffset) error {
+func (p *nsPlan) start(cmd *initCommand, timeOffsets map[string]specs.LinuxTimeOffset) (*Proc, error) {
 	if len(p.threadJoin) == 0 && !p.unshareTime {
-		return cmd.Start()
+		return cmd.start()
 	}
-	errc := make(chan error, 1)
+	type result struct {
+		proc *Proc
+		err  error
+	}
+	errc := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		errc <- func() error {
+		proc, err := func() (*Proc, error) {
 			for _, j := range p.threadJoin {
 				fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 				if err != nil {
-					return fmt.Errorf("open namespace %s: %w", j.path, err)
+					return nil, fmt.Errorf("open namespace %s: %w", j.path, err)
 				}
 				err = unix.Setns(fd, j.flag)
 				unix.Close(fd)
 				if err != nil {
-					return fmt.Errorf("join namespace %s: %w", j.path, err)
+					return nil, fmt.Errorf("join namespace %s: %w", j.path, err)
 				}
 			}
 			if p.unshareTime {
 				if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
-					return fmt.Errorf("unshare time namespace: %w", err)
+					return nil, fmt.Errorf("unshare time namespace: %w", err)
 				}
 				if err := writeTimeOffsets(timeOffsets); err != nil {
-					return err
+					return nil, err
 				}
 			}
-			return cmd.Start()
+			return cmd.start()
 		}()
+		errc <- result{proc, err}
 	}()
-	return <-errc
+	r := <-errc
+	return r.proc, r.err
 }
 
 func writeTimeOffsets(offs map[string]specs.LinuxTimeOffset) error {

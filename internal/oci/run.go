@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"syscall"
 
@@ -52,10 +51,9 @@ func (s Store) Run(o *CreateOpts, detach bool) (int, error) {
 		return -1, err
 	}
 	if detach {
-		c.Cmd.Process.Release()
 		return 0, nil
 	}
-	code := waitForwarding(c.Cmd, sigc, tty)
+	code := waitForwarding(c.Proc, sigc, tty)
 	if tty != nil {
 		tty.drain()
 	}
@@ -85,13 +83,12 @@ func (h *Handle) ExecWait(o *ExecOpts, detach bool) (int, error) {
 	defer signal.Stop(sigc)
 	if tty != nil {
 		if err := tty.attach(); err != nil {
-			cmd.Process.Kill()
+			cmd.Kill()
 			cmd.Wait()
 			return -1, err
 		}
 	}
 	if detach {
-		cmd.Process.Release()
 		return 0, nil
 	}
 	code := waitForwarding(cmd, sigc, tty)
@@ -131,7 +128,7 @@ func notifyAll(detach bool) chan os.Signal {
 
 // waitForwarding waits for the child, sending it every signal we get
 // (SIGWINCH becomes a resize when we proxy a terminal).
-func waitForwarding(cmd *exec.Cmd, sigc chan os.Signal, tty *ttyProxy) int {
+func waitForwarding(p *Proc, sigc chan os.Signal, tty *ttyProxy) int {
 	done := make(chan struct{})
 	go func() {
 		for {
@@ -141,34 +138,17 @@ func waitForwarding(cmd *exec.Cmd, sigc chan os.Signal, tty *ttyProxy) int {
 			case sig := <-sigc:
 				s := sig.(syscall.Signal)
 				switch {
-				case s == unix.SIGCHLD || s == unix.SIGURG || s == unix.SIGPIPE:
-					// Ours, not the container's (SIGURG is Go's preemption).
 				case s == unix.SIGWINCH && tty != nil:
 					tty.resize()
 				default:
-					unix.Kill(cmd.Process.Pid, s)
+					unix.Kill(p.Pid, s)
 				}
 			}
 		}
 	}()
-	err := cmd.Wait()
+	code := p.ExitCode()
 	close(done)
-	return exitCode(cmd, err)
-}
-
-func exitCode(cmd *exec.Cmd, err error) int {
-	if cmd.ProcessState == nil {
-		return 255
-	}
-	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		return 255
-	}
-	return ws.ExitStatus()
+	return code
 }
 
 // ttyProxy plays the console-socket listener for run/exec in the

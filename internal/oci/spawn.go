@@ -1,9 +1,9 @@
 package oci
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"syscall"
 
@@ -12,49 +12,95 @@ import (
 	"github.com/berth-dev/berth/internal/linux/exeseal"
 )
 
-// initCommand prepares `berth-oci init` from a sealed copy of ourselves,
-// with the preserved fds at 3.. and the socket pair after them. release
-// drops the sealed executable once the command started (or failed to).
-func initCommand(preserve int, childSock *os.File, plan *nsPlan) (cmd *exec.Cmd, release func(), err error) {
-	extra := make([]*os.File, 0, preserve+1)
-	for i := 0; i < preserve; i++ {
-		extra = append(extra, os.NewFile(uintptr(3+i), "preserved"))
+// Proc is the init (or exec) process berth-oci forked and may wait for.
+// It is started with syscall.ForkExec rather than os/exec: os.StartProcess
+// first probes pidfd support by forking a throw-away child, which sat on
+// the critical path of every container start.
+type Proc struct {
+	Pid    int
+	status unix.WaitStatus
+	done   bool
+}
+
+// Kill sends SIGKILL.
+func (p *Proc) Kill() { unix.Kill(p.Pid, unix.SIGKILL) }
+
+// Wait reaps the process and returns its wait status.
+func (p *Proc) Wait() (unix.WaitStatus, error) {
+	if p.done {
+		return p.status, nil
 	}
-	extra = append(extra, childSock)
+	for {
+		_, err := unix.Wait4(p.Pid, &p.status, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		p.done = true
+		return p.status, nil
+	}
+}
+
+// ExitCode is the shell's view of the status: the code, or 128+signal.
+func (p *Proc) ExitCode() int {
+	ws, err := p.Wait()
+	switch {
+	case err != nil:
+		return 255
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+// initCommand is `berth-oci init` from a sealed copy of ourselves, with
+// the preserved fds at 3.. and the socket pair after them.
+type initCommand struct {
+	path  string
+	env   []string
+	files []uintptr
+	attr  *syscall.SysProcAttr
+	exeFD int
+}
+
+func newInitCommand(preserve int, childSock *os.File, plan *nsPlan) (*initCommand, error) {
+	files := []uintptr{0, 1, 2}
+	for i := 0; i < preserve; i++ {
+		files = append(files, uintptr(3+i))
+	}
+	files = append(files, childSock.Fd())
 	exe, err := exeseal.Open()
 	if err != nil {
-		return nil, nil, fmt.Errorf("seal runtime binary: %w", err)
+		return nil, fmt.Errorf("seal runtime binary: %w", err)
 	}
-	sealed, err := highFD(exe, len(extra))
+	// Above the fds the child gets, so "/proc/self/fd/N" still names the
+	// executable when execve runs.
+	fd, err := unix.FcntlInt(exe.Fd(), unix.F_DUPFD_CLOEXEC, len(files)+16)
 	exe.Close()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return &exec.Cmd{
-		Path:        sealed.path,
-		Args:        []string{"berth-oci", "init"},
-		Env:         append(initEnv(3+preserve), plan.env()...),
-		Stdin:       os.Stdin,
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
-		ExtraFiles:  extra,
-		SysProcAttr: &syscall.SysProcAttr{Cloneflags: plan.clone},
-	}, func() { unix.Close(sealed.fd) }, nil
+	return &initCommand{
+		path:  "/proc/self/fd/" + strconv.Itoa(fd),
+		env:   append(initEnv(3+preserve), plan.env()...),
+		files: files,
+		attr:  &syscall.SysProcAttr{Cloneflags: plan.clone},
+		exeFD: fd,
+	}, nil
 }
 
-// sealedExe is the executable's fd, moved above the ones ExtraFiles will
-// occupy in the child, so "/proc/self/fd/N" still names it when execve runs.
-type sealedExe struct {
-	fd   int
-	path string
-}
-
-func highFD(f *os.File, extra int) (sealedExe, error) {
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 3+extra+16)
+// start forks and execs; the sealed executable is released either way.
+func (c *initCommand) start() (*Proc, error) {
+	defer unix.Close(c.exeFD)
+	pid, err := syscall.ForkExec(c.path, []string{"berth-oci", "init"}, &syscall.ProcAttr{
+		Env: c.env, Files: c.files, Sys: c.attr,
+	})
 	if err != nil {
-		return sealedExe{}, err
+		return nil, err
 	}
-	return sealedExe{fd: fd, path: "/proc/self/fd/" + strconv.Itoa(fd)}, nil
+	return &Proc{Pid: pid}, nil
 }
 
 // initEnv is the whole environment of the re-executed init. It is short-
