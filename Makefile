@@ -8,7 +8,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 OCI_TAGS  := osusergo netgo
 export CGO_ENABLED := 1
 
-BINS := bin/berth-oci
+BINS := bin/berth-oci bin/berth-oci-init
 
 demo: ## the main job: install deps, build, install, run a busybox container
 	./scripts/demo.sh
@@ -25,6 +25,11 @@ build: $(BINS)
 bin/berth-oci: FORCE
 	GOEXPERIMENT=jsonv2 $(GO) build -trimpath -tags '$(OCI_TAGS)' -ldflags '$(LDFLAGS) -extldflags "-static"' -o $@ ./cmd/berth-oci
 
+# The container-side init: no cgo, no CLI, so it starts fast (it is on
+# the critical path of every container start); see cmd/berth-oci-init.
+bin/berth-oci-init: FORCE
+	CGO_ENABLED=0 GOEXPERIMENT=jsonv2 $(GO) build -trimpath -tags 'berthinit $(OCI_TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/berth-oci-init
+
 FORCE:
 
 deps: ## install the Debian packages Berth builds with
@@ -35,9 +40,11 @@ deps-full: ## also the peers the tests drive (podman, containerd, registry, CNI)
 
 install: build ## install the binaries into $(PREFIX)/bin
 	install -D -m 0755 bin/berth-oci $(DESTDIR)$(PREFIX)/bin/berth-oci
+	install -D -m 0755 bin/berth-oci-init $(DESTDIR)$(PREFIX)/bin/berth-oci-init
 
 vet:
 	$(GO) vet -tags '$(OCI_TAGS)' ./...
+	CGO_ENABLED=0 $(GO) vet -tags 'berthinit $(OCI_TAGS)' ./cmd/berth-oci-init ./internal/oci
 
 test-unit: ## unit tests (any user), with the race detector
 	$(GO) test -race -count=1 ./internal/... ./cmd/...

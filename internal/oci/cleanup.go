@@ -1,3 +1,5 @@
+//go:build !berthinit
+
 package oci
 
 // cleanups undoes partial work in reverse order unless released: every

@@ -10,13 +10,20 @@ import (
 	"syscall"
 	"unsafe"
 
-	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/linux/caps"
 	"github.com/berth-dev/berth/internal/linux/procattr"
 	"github.com/berth-dev/berth/internal/linux/seccomp"
 )
+
+// rlimitNames maps OCI rlimit names to RLIMIT_* numbers.
+var rlimitNames = map[string]int{
+	"RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+	"RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+	"RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+	"RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
 
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -124,63 +131,6 @@ func loadSeccomp(cfg *initConfig) error {
 		if err := unix.Sendmsg(cfg.SeccompFD, []byte("seccomp"), unix.UnixRights(fd), nil, 0); err != nil {
 			return fmt.Errorf("send seccomp notify fd: %w", err)
 		}
-	}
-	return nil
-}
-
-// compileSeccomp builds the filter in the parent, with a cache under the
-// state root: libseccomp takes milliseconds for a Docker-sized profile.
-// notify says whether loading it yields a user-notification fd.
-func compileSeccomp(root string, spec *specs.Spec) (prog []byte, notify bool, err error) {
-	if spec.Linux == nil || spec.Linux.Seccomp == nil {
-		return nil, false, nil
-	}
-	f, err := seccomp.CompileCached(filepath.Join(root, ".seccomp-cache"), spec.Linux.Seccomp)
-	if err != nil || f == nil {
-		return nil, false, err
-	}
-	prog, err = f.MarshalBinary()
-	return prog, f.Notify(), err
-}
-
-// notifyChannel is how a notify fd travels from init to the parent, which
-// hands it to the spec's listener.
-type notifyChannel struct{ parent, child *os.File }
-
-func newNotifyChannel(notify bool) (*notifyChannel, error) {
-	if !notify {
-		return nil, nil
-	}
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	return &notifyChannel{os.NewFile(uintptr(pair[0]), "seccomp-parent"), os.NewFile(uintptr(pair[1]), "seccomp-child")}, nil
-}
-
-func (n *notifyChannel) close() {
-	if n != nil {
-		n.parent.Close()
-		n.child.Close()
-	}
-}
-
-// forward passes the received fd to the listener with the process state.
-func (n *notifyChannel) forward(spec *specs.Spec, pid int, st specs.State) error {
-	if n == nil {
-		return nil
-	}
-	f, err := RecvFD(n.parent)
-	if err != nil {
-		return fmt.Errorf("receive seccomp notify fd: %w", err)
-	}
-	defer f.Close()
-	msg, err := seccomp.ListenerState(spec.Linux.Seccomp, pid, st)
-	if err != nil {
-		return err
-	}
-	if err := seccomp.SendNotifyFD(spec.Linux.Seccomp.ListenerPath, int(f.Fd()), msg); err != nil {
-		return fmt.Errorf("linux.seccomp.listenerPath: %w", err)
 	}
 	return nil
 }

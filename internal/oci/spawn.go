@@ -1,9 +1,12 @@
+//go:build !berthinit
+
 package oci
 
 import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 
@@ -71,7 +74,7 @@ func newInitCommand(preserve int, childSock *os.File, plan *nsPlan) (*initComman
 		files = append(files, uintptr(3+i))
 	}
 	files = append(files, childSock.Fd())
-	exe, err := exeseal.Open()
+	exe, err := exeseal.OpenPath(initBinary(plan))
 	if err != nil {
 		return nil, fmt.Errorf("seal runtime binary: %w", err)
 	}
@@ -101,6 +104,27 @@ func (c *initCommand) start() (*Proc, error) {
 		return nil, err
 	}
 	return &Proc{Pid: pid}, nil
+}
+
+// InitBinaryName is the slim init installed next to berth-oci.
+const InitBinaryName = "berth-oci-init"
+
+// initBinary picks what to run as the init: the slim init binary next to
+// us (no cgo, faster to start) unless a user or mount namespace must be
+// joined, which needs the nsenter constructor of the full binary.
+func initBinary(plan *nsPlan) string {
+	if len(plan.childJoin) > 0 {
+		return "/proc/self/exe"
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "/proc/self/exe"
+	}
+	p := filepath.Join(filepath.Dir(self), InitBinaryName)
+	if unix.Access(p, unix.X_OK) != nil {
+		return "/proc/self/exe"
+	}
+	return p
 }
 
 // initEnv is the whole environment of the re-executed init. It is short-

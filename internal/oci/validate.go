@@ -1,3 +1,5 @@
+//go:build !berthinit
+
 package oci
 
 import (
@@ -21,13 +23,6 @@ var nsTypes = map[specs.LinuxNamespaceType]bool{
 	specs.PIDNamespace: true, specs.NetworkNamespace: true, specs.MountNamespace: true,
 	specs.IPCNamespace: true, specs.UTSNamespace: true, specs.UserNamespace: true,
 	specs.CgroupNamespace: true, specs.TimeNamespace: true,
-}
-
-var rlimitNames = map[string]int{
-	"RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
-	"RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
-	"RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
-	"RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
 }
 
 func invalid(format string, args ...any) error { return errdefs.InvalidArgument(format, args...) }

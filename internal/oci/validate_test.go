@@ -1,3 +1,5 @@
+//go:build !berthinit
+
 package oci
 
 import (

@@ -34,10 +34,19 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		ociBin = filepath.Join(dir, "berth-oci")
-		cmd := exec.Command("go", "build", "-tags", "osusergo netgo", "-o", ociBin, "../../cmd/berth-oci")
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			panic(err)
+		builds := [][]string{
+			{"go", "build", "-tags", "osusergo netgo", "-o", ociBin, "../../cmd/berth-oci"},
+			{"go", "build", "-tags", "berthinit osusergo netgo", "-o", filepath.Join(dir, "berth-oci-init"), "../../cmd/berth-oci-init"},
+		}
+		for _, b := range builds {
+			cmd := exec.Command(b[0], b[1:]...)
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			if strings.Contains(b[3], "berthinit") {
+				cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			}
+			if err := cmd.Run(); err != nil {
+				panic(err)
+			}
 		}
 		code := m.Run()
 		os.RemoveAll(dir)

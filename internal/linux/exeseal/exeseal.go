@@ -16,17 +16,20 @@ import (
 
 // Open returns an fd of the running executable that is safe to execute
 // into a container. The caller execs /proc/self/fd/<fd> and closes it after.
-func Open() (*os.File, error) {
-	if f, err := roBind(); err == nil {
+func Open() (*os.File, error) { return OpenPath("/proc/self/exe") }
+
+// OpenPath is Open for another executable (berth-oci's init binary).
+func OpenPath(path string) (*os.File, error) {
+	if f, err := roBind(path); err == nil {
 		return f, nil
 	}
-	return sealedCopy()
+	return sealedCopy(path)
 }
 
-// roBind clones a bind mount of /proc/self/exe, detached from every mount
+// roBind clones a bind mount of path, detached from every mount
 // namespace, and makes it read-only. Nothing is mounted where others see it.
-func roBind() (*os.File, error) {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+func roBind(path string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("open_tree: %w", err)
 	}
@@ -39,8 +42,8 @@ func roBind() (*os.File, error) {
 }
 
 // sealedCopy copies the binary into a memfd and seals it against writes.
-func sealedCopy() (*os.File, error) {
-	src, err := os.Open("/proc/self/exe")
+func sealedCopy(path string) (*os.File, error) {
+	src, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}

@@ -15,9 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxInstructions is the kernel's BPF_MAXINSNS for a seccomp program.
-const maxInstructions = 4096
-
 // newFilter builds the libseccomp filter for p. The caller releases it.
 func (p *program) newFilter() (*libseccomp.ScmpFilter, error) {
 	f, err := libseccomp.NewFilter(p.defaultAction)
@@ -60,15 +57,6 @@ func (p *program) fill(f *libseccomp.ScmpFilter) error {
 	return nil
 }
 
-// Filter is a compiled profile: the BPF program and how to install it. It
-// can be built in one process (which may keep a cache, see CompileCached)
-// and sent to another (MarshalBinary) that installs it with Load.
-type Filter struct {
-	prog   []unix.SockFilter
-	flags  uint // SECCOMP_FILTER_FLAG_* from the profile
-	notify bool // install with a listener
-}
-
 // Compile validates s (as Validate does) and builds its BPF program without
 // loading it. A nil s yields a nil Filter. For a default-like profile on
 // three x86 ABIs this takes milliseconds, almost all inside libseccomp's
@@ -84,12 +72,6 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 	}
 	return &Filter{prog: prog, flags: p.flags, notify: p.notify}, nil
 }
-
-// Notify reports whether loading f yields a user-notification fd.
-func (f *Filter) Notify() bool { return f.notify }
-
-// Len is the number of BPF instructions.
-func (f *Filter) Len() int { return len(f.prog) }
 
 // bpf builds p and returns the kernel program.
 func (p *program) bpf() ([]unix.SockFilter, error) {

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"os"
@@ -18,56 +17,6 @@ import (
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
-
-// wireMagic starts a marshalled Filter; bump the digit if the layout changes.
-const wireMagic = "berth-seccomp-1\n"
-
-// MarshalBinary encodes f for another process (or the cache):
-// magic, flags (u32), notify (u8), instruction count (u32), instructions.
-func (f *Filter) MarshalBinary() ([]byte, error) {
-	b := make([]byte, 0, len(wireMagic)+9+8*len(f.prog))
-	b = append(b, wireMagic...)
-	b = binary.LittleEndian.AppendUint32(b, uint32(f.flags))
-	if f.notify {
-		b = append(b, 1)
-	} else {
-		b = append(b, 0)
-	}
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(f.prog)))
-	for _, ins := range f.prog {
-		b = binary.LittleEndian.AppendUint16(b, ins.Code)
-		b = append(b, ins.Jt, ins.Jf)
-		b = binary.LittleEndian.AppendUint32(b, ins.K)
-	}
-	return b, nil
-}
-
-// UnmarshalBinary decodes what MarshalBinary produced.
-func (f *Filter) UnmarshalBinary(b []byte) error {
-	bad := errors.New("linux.seccomp: malformed compiled filter")
-	if len(b) < len(wireMagic)+9 || string(b[:len(wireMagic)]) != wireMagic {
-		return bad
-	}
-	b = b[len(wireMagic):]
-	flags := uint(binary.LittleEndian.Uint32(b))
-	notify := b[4]
-	n := int(binary.LittleEndian.Uint32(b[5:]))
-	b = b[9:]
-	if notify > 1 || n == 0 || n > maxInstructions || len(b) != 8*n {
-		return bad
-	}
-	prog := make([]unix.SockFilter, n)
-	for i := range prog {
-		ins := b[8*i:]
-		prog[i] = unix.SockFilter{
-			Code: binary.LittleEndian.Uint16(ins),
-			Jt:   ins[2], Jf: ins[3],
-			K: binary.LittleEndian.Uint32(ins[4:]),
-		}
-	}
-	*f = Filter{prog: prog, flags: flags, notify: notify == 1}
-	return nil
-}
 
 // CompileCached is Compile with an on-disk cache of programs in dir (created
 // 0700 if missing; it should be private to the runtime, e.g. under its state

@@ -1,5 +1,3 @@
-//go:build linux && cgo
-
 // Package seccomp turns the seccomp section of an OCI runtime spec
 // (linux.seccomp, runtime-spec 1.3) into a BPF filter and loads it into the
 // calling thread, with the full OCI semantics: default action and errno,
