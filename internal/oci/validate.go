@@ -145,13 +145,21 @@ func validateMount(i int, m specs.Mount) error {
 	if m.Type == "" && !hasBind(m.Options) {
 		return invalid("mounts[%d].type: must be set unless the mount is a bind mount", i)
 	}
+	if len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 || hasOption(m.Options, "idmap", "ridmap") {
+		// Refused rather than mounted without the mapping (features says so too).
+		return errdefs.NotImplemented("mounts[%d]: idmapped mounts are not supported yet", i)
+	}
 	return nil
 }
 
-func hasBind(opts []string) bool {
+func hasBind(opts []string) bool { return hasOption(opts, "bind", "rbind") }
+
+func hasOption(opts []string, names ...string) bool {
 	for _, o := range opts {
-		if o == "bind" || o == "rbind" {
-			return true
+		for _, n := range names {
+			if o == n {
+				return true
+			}
 		}
 	}
 	return false
