@@ -365,7 +365,8 @@ func (c *creation) finish() (*Container, error) {
 	cfg := &initConfig{
 		Spec: childSpec(spec), Process: spec.Process, Rootfs: rootfsPath, Bundle: c.bundle, NoPivot: o.NoPivot,
 		Cgroups: cgroupDirs(cg), CgroupV2: cg.Version() == 2,
-		NewCgroupNS: c.plan.newCgroup, NewUserNS: c.plan.newUser, NewNetNS: c.plan.newNet,
+		// NewUserNS: in a user namespace other than the host's (made or joined).
+		NewCgroupNS: c.plan.newCgroup, NewUserNS: c.plan.newUser || c.plan.joinUser, NewNetNS: c.plan.newNet,
 		Files: files.names, PreserveFDs: o.PreserveFDs, Nice: ownNice(),
 		Seccomp: filter, NoMountNS: !c.plan.hasMountNS,
 		SyncHooks: spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0), //nolint:staticcheck

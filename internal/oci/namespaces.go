@@ -40,15 +40,18 @@ var procNSName = map[specs.LinuxNamespaceType]string{
 //   - the nsenter constructor in the child for joined user and mount
 //     namespaces, which need a single-threaded caller.
 type nsPlan struct {
-	clone       uintptr
-	threadJoin  []nsJoin
-	childJoin   []string // "user:/path", "mnt:/path", in that order
-	unshareTime bool
-	newUser     bool
-	newCgroup   bool
-	newNet      bool
-	newPid      bool
-	hasMountNS  bool
+	clone      uintptr
+	threadJoin []nsJoin
+	childJoin  []string // "user:/path", "mnt:/path", in that order
+	// childUnshare: namespaces the child creates after joining a user namespace.
+	childUnshare uintptr
+	unshareTime  bool
+	newUser      bool
+	joinUser     bool // an existing user namespace is joined
+	newCgroup    bool
+	newNet       bool
+	newPid       bool
+	hasMountNS   bool
 }
 
 type nsJoin struct {
@@ -86,10 +89,15 @@ func planNamespaces(list []specs.LinuxNamespace) (*nsPlan, error) {
 		}
 	}
 	if user != "" {
-		if p.clone != 0 || p.unshareTime {
-			return nil, fmt.Errorf("linux.namespaces: joining an existing user namespace while creating new namespaces is not supported")
+		// New namespaces must belong to the joined user namespace, so the
+		// child creates them itself, after joining (nsenter). A new pid or
+		// time namespace would only apply to the child's children.
+		if p.clone&unix.CLONE_NEWPID != 0 || p.unshareTime {
+			return nil, fmt.Errorf("linux.namespaces: joining an existing user namespace while creating a new pid or time namespace is not supported")
 		}
+		p.childUnshare, p.clone = p.clone, 0
 		p.childJoin = append(p.childJoin, "user:"+user)
+		p.joinUser = true
 	}
 	if mnt != "" {
 		p.childJoin = append(p.childJoin, "mnt:"+mnt)
@@ -99,10 +107,14 @@ func planNamespaces(list []specs.LinuxNamespace) (*nsPlan, error) {
 
 // env returns what the nsenter constructor reads.
 func (p *nsPlan) env() []string {
-	if len(p.childJoin) == 0 {
-		return nil
+	var env []string
+	if len(p.childJoin) > 0 {
+		env = append(env, nsenter.EnvJoin+"="+strings.Join(p.childJoin, ","))
 	}
-	return []string{nsenter.EnvJoin + "=" + strings.Join(p.childJoin, ",")}
+	if p.childUnshare != 0 {
+		env = append(env, nsenter.EnvUnshare+"="+strconv.Itoa(int(p.childUnshare)))
+	}
+	return env
 }
 
 // start forks cmd from a thread that has joined the planned namespaces.

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // initSync is the parent's end of the socket pair with an init.
@@ -18,16 +19,40 @@ func newSync(sock *os.File) *initSync { return &initSync{w: newWire(sock)} }
 
 func (y *initSync) sendConfig(c *initConfig) error {
 	if err := y.w.sendConfig(c); err != nil {
-		return fmt.Errorf("write to init: %w", err)
+		return y.writeFailed(err)
 	}
 	return nil
 }
 
 func (y *initSync) send(m syncMsg) error {
 	if err := y.w.send(m); err != nil {
-		return fmt.Errorf("write to init: %w", err)
+		return y.writeFailed(err)
 	}
 	return nil
+}
+
+// writeFailed: when the init has gone away it usually said why first; its
+// error is the one worth reporting.
+func (y *initSync) writeFailed(err error) error {
+	if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
+		for {
+			m, rerr := y.w.recv()
+			if rerr != nil {
+				break
+			}
+			if m.Type == msgError {
+				return y.failure(m)
+			}
+		}
+	}
+	return fmt.Errorf("write to init: %w", err)
+}
+
+func (y *initSync) failure(m syncMsg) error {
+	if m.HookFailed {
+		return &hookError{errors.New(m.Error)}
+	}
+	return errors.New(m.Error)
 }
 
 // serve answers the child until it is ready: runs prestart and
@@ -43,10 +68,7 @@ func (y *initSync) serve(spec *specs.Spec, state []byte) error {
 		}
 		switch m.Type {
 		case msgError:
-			if m.HookFailed {
-				return &hookError{errors.New(m.Error)}
-			}
-			return errors.New(m.Error)
+			return y.failure(m)
 		case msgReady:
 			return nil
 		case msgHooks:

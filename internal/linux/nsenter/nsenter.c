@@ -8,6 +8,7 @@
 // namespaces are owned by it).
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ __attribute__((constructor)) static void berth_nsenter(void)
 {
 	const char *spec = getenv("_BERTH_NSENTER");
 	const char *unsh = getenv("_BERTH_UNSHARE");
+	int joined_user = 0;
 	if (!spec && !unsh)
 		return;
 	if (spec) {
@@ -68,12 +70,25 @@ __attribute__((constructor)) static void berth_nsenter(void)
 			if (setns(fd, type) < 0)
 				die("setns", colon + 1);
 			close(fd);
+			if (type == CLONE_NEWUSER)
+				joined_user = 1;
 		}
 	}
 	if (unsh) {
 		int flags = atoi(unsh);
 		if (flags && unshare(flags) < 0)
 			die("unshare", unsh);
+	}
+	if (joined_user) {
+		/* Become root of the joined namespace: the host's root is not
+		 * mapped there, and an unmapped fsuid cannot create files. The
+		 * capabilities setns gave are kept (the old uid was not this
+		 * namespace's root). setgroups may be denied there; no matter. */
+		setgroups(0, NULL);
+		if (setresgid(0, 0, 0) < 0)
+			die("setresgid", "0");
+		if (setresuid(0, 0, 0) < 0)
+			die("setresuid", "0");
 	}
 	unsetenv("_BERTH_NSENTER");
 	unsetenv("_BERTH_UNSHARE");
