@@ -318,14 +318,11 @@ func (c *creation) finish() (*Container, error) {
 		files.add(fileSeccomp, nc.child)
 	}
 	if proc.Terminal {
-		conn := o.consoleConn
-		if conn == nil {
-			if conn, err = dialConsole(o.ConsoleSocket); err != nil {
-				return nil, err
-			}
-			defer conn.Close()
+		closeConsole, err := files.addConsole(o.consoleConn, o.ConsoleSocket)
+		if err != nil {
+			return nil, err
 		}
-		files.add(fileConsole, conn)
+		defer closeConsole()
 	}
 
 	if c.child == nil {

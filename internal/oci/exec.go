@@ -87,14 +87,11 @@ func (h *Handle) Exec(o *ExecOpts) (*Proc, error) {
 		files.add(fileSeccomp, nc.child)
 	}
 	if o.Process.Terminal {
-		conn := o.consoleConn
-		if conn == nil {
-			if conn, err = dialConsole(o.ConsoleSocket); err != nil {
-				return nil, err
-			}
-			defer conn.Close()
+		closeConsole, err := files.addConsole(o.consoleConn, o.ConsoleSocket)
+		if err != nil {
+			return nil, err
 		}
-		files.add(fileConsole, conn)
+		defer closeConsole()
 	}
 	icmd, err := newInitCommand(o.PreserveFDs, childSock, plan)
 	if err != nil {

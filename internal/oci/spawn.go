@@ -154,3 +154,19 @@ func ownNice() int {
 	}
 	return 20 - p
 }
+
+// addConsole passes the terminal's socket: the caller's own (run and exec
+// proxying the pty) or a new connection to --console-socket, which the
+// returned func closes.
+func (f *initFiles) addConsole(conn *os.File, socket string) (func(), error) {
+	if conn != nil {
+		f.add(fileConsole, conn)
+		return func() {}, nil
+	}
+	conn, err := dialConsole(socket)
+	if err != nil {
+		return nil, err
+	}
+	f.add(fileConsole, conn)
+	return func() { conn.Close() }, nil
+}
