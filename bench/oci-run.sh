@@ -23,9 +23,18 @@ prepare_crun_hugetlb() {
 	[[ $(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null) == cgroup2fs ]] || return 0
 	mountpoint -q /sys/fs/cgroup/hugetlb && return 0
 	echo "oci-run.sh: binding hugetlb to cgroup v1 at /sys/fs/cgroup/hugetlb (for crun)" >&2
+	# The controller moves only if no cgroup2 group still enables it (berth-oci
+	# enables it along a container's path when the spec sets hugepage limits):
+	# disable it bottom-up first; groups still using it keep it (write fails).
+	find /sys/fs/cgroup/unified -depth -name cgroup.subtree_control 2>/dev/null |
+		while read -r f; do grep -qw hugetlb "$f" && echo -hugetlb >"$f" 2>/dev/null; done
 	mkdir -p /sys/fs/cgroup/hugetlb
-	mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb ||
-		echo "oci-run.sh: warning: hugetlb mount failed; crun will likely refuse to run" >&2
+	# The kernel lets go of the controller asynchronously: retry briefly.
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null && return 0
+		sleep 0.5
+	done
+	echo "oci-run.sh: warning: hugetlb mount failed; crun will likely refuse to run" >&2
 }
 [[ ${BENCH_NO_CRUN_PREP:-0} == 1 ]] || prepare_crun_hugetlb
 
