@@ -28,9 +28,8 @@ var rlimitNames = map[string]int{
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 type execProcess struct {
-	path        string
-	args, env   []string
-	preserveFDs int
+	path      string
+	args, env []string
 }
 
 // prepareProcess does everything between the finished rootfs and execve, in
@@ -109,7 +108,7 @@ func prepareProcess(cfg *initConfig, console *os.File) (*execProcess, error) {
 			return nil, err
 		}
 	}
-	return &execProcess{path: path, args: p.Args, env: env, preserveFDs: cfg.PreserveFDs}, nil
+	return &execProcess{path: path, args: p.Args, env: env}, nil
 }
 
 func loadSeccomp(cfg *initConfig) error {

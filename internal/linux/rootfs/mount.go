@@ -37,18 +37,6 @@ type Setup struct {
 	roDev bool // /dev was asked read-only: remounted after devices are made
 }
 
-func (s *Setup) hasNS(t specs.LinuxNamespaceType) bool {
-	if s.Spec.Linux == nil {
-		return false
-	}
-	for _, ns := range s.Spec.Linux.Namespaces {
-		if ns.Type == t {
-			return true
-		}
-	}
-	return false
-}
-
 // Prepare runs before pivot_root: it makes the rootfs a private mount point,
 // mounts everything the spec lists, and makes /dev.
 func (s *Setup) Prepare() error {
