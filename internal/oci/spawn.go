@@ -3,12 +3,12 @@
 package oci
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -33,13 +33,15 @@ func (p *Proc) Wait() (unix.WaitStatus, error) {
 	if p.done {
 		return p.status, nil
 	}
+	// Raw: a container may run for long, and a regular blocking call
+	// keeps the scheduler's monitor thread busy meanwhile.
 	for {
-		_, err := unix.Wait4(p.Pid, &p.status, 0, nil)
-		if errors.Is(err, unix.EINTR) {
+		_, _, e := unix.RawSyscall6(unix.SYS_WAIT4, uintptr(p.Pid), uintptr(unsafe.Pointer(&p.status)), 0, 0, 0, 0)
+		if e == unix.EINTR {
 			continue
 		}
-		if err != nil {
-			return 0, err
+		if e != 0 {
+			return 0, e
 		}
 		p.done = true
 		return p.status, nil

@@ -104,7 +104,10 @@ func (b byteReader) ReadByte() (byte, error) {
 	return c[0], err
 }
 
-func newWire(f *os.File) *wire { return &wire{r: f, w: f} }
+// newWire reads with raw read(2) (see rawReader): the runtime, too, mostly
+// waits on its init, and a regular blocking call keeps the Go scheduler's
+// monitor thread waking every 20 µs to hand the P around.
+func newWire(f *os.File) *wire { return &wire{r: rawReader(int(f.Fd())), w: f} }
 
 // close closes the writing end (the init's socket) if it is a file.
 func (w *wire) close() {
