@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+	"unsafe"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -124,13 +125,15 @@ func (h *Handle) Start() error {
 // waitReadable polls fd for input or hang-up; with r set, it gives up when
 // the container's init is gone.
 func waitReadable(fd int, r *Record) error {
+	// Raw ppoll: see newWire.
 	for {
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(pfd, 100)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return err
+		pfd := unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+		ts := unix.NsecToTimespec(100e6)
+		n, _, e := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		if e != 0 && e != unix.EINTR {
+			return e
 		}
-		if n > 0 {
+		if e == 0 && n > 0 {
 			return nil
 		}
 		if r != nil && !r.Alive() {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,11 +39,24 @@ func writeFile(dir, file, val string) error {
 	if err != nil {
 		return &writeError{p, val, err}
 	}
+	// Raw write(2): moving a process (cgroup.procs) can wait milliseconds
+	// for an RCU grace period, and a regular call that long keeps the Go
+	// scheduler's monitor thread spinning meanwhile.
+	b := []byte(val)
 	for {
-		_, err = unix.Write(fd, []byte(val))
-		if err != unix.EINTR {
-			break
+		var p unsafe.Pointer
+		if len(b) > 0 {
+			p = unsafe.Pointer(&b[0])
 		}
+		_, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(p), uintptr(len(b)))
+		if e == unix.EINTR {
+			continue
+		}
+		err = nil
+		if e != 0 {
+			err = e
+		}
+		break
 	}
 	unix.Close(fd)
 	if err != nil {

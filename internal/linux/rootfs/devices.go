@@ -78,7 +78,7 @@ func (s *Setup) makeDevice(d specs.LinuxDevice) error {
 		if err := makeMountpoint(target, false); err != nil {
 			return err
 		}
-		return unix.Mount(d.Path, target, "", unix.MS_BIND, "")
+		return mount(d.Path, target, "", unix.MS_BIND, "")
 	}
 	mode := uint32(0o666)
 	if d.FileMode != nil {

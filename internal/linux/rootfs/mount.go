@@ -49,14 +49,14 @@ func (s *Setup) Prepare() error {
 	}
 	// Nothing we mount below may leak back to the host; a shared or
 	// unbindable rootfs is set up after the pivot (Finish).
-	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+	if err := mount("", "/", "", prop, ""); err != nil {
 		return fmt.Errorf("set propagation of /: %w", err)
 	}
 	// pivot_root needs the new root's parent mount to be private.
 	if err := makeParentPrivate(s.Root); err != nil {
 		return err
 	}
-	if err := unix.Mount(s.Root, s.Root, "bind", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+	if err := mount(s.Root, s.Root, "bind", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs %s: %w", s.Root, err)
 	}
 	for i := range s.Spec.Mounts {
@@ -75,7 +75,7 @@ func (s *Setup) Prepare() error {
 // it is shared on purpose (rootfsPropagation shared keeps that behaviour).
 func makeParentPrivate(dir string) error {
 	for p := dir; ; p = filepath.Dir(p) {
-		err := unix.Mount("", p, "", unix.MS_PRIVATE, "")
+		err := mount("", p, "", unix.MS_PRIVATE, "")
 		if err == nil {
 			return nil
 		}
@@ -123,7 +123,7 @@ func (s *Setup) mount(m *specs.Mount) error {
 		flags &^= unix.MS_RDONLY
 		s.roDev = true
 	}
-	err = unix.Mount(m.Source, target, m.Type, flags, o.DataString())
+	err = mount(m.Source, target, m.Type, flags, o.DataString())
 	if err != nil && m.Type == "sysfs" && errors.Is(err, unix.EPERM) && !s.NewNetNS {
 		// sysfs cannot be mounted from a user namespace that does not own
 		// the network namespace; show the host's, read-only, instead.
@@ -137,13 +137,13 @@ func (s *Setup) mount(m *specs.Mount) error {
 
 func finishMount(target string, o Options) error {
 	for _, p := range o.Propagation {
-		if err := unix.Mount("", target, "", p, ""); err != nil {
+		if err := mount("", target, "", p, ""); err != nil {
 			return fmt.Errorf("set propagation: %w", err)
 		}
 	}
 	if o.AttrSet != 0 || o.AttrClr != 0 {
 		attr := unix.MountAttr{Attr_set: o.AttrSet, Attr_clr: o.AttrClr}
-		if err := unix.MountSetattr(unix.AT_FDCWD, target, unix.AT_RECURSIVE, &attr); err != nil {
+		if err := mountSetattr(unix.AT_FDCWD, target, unix.AT_RECURSIVE, &attr); err != nil {
 			return fmt.Errorf("mount_setattr: %w", err)
 		}
 	}
@@ -169,7 +169,7 @@ func (s *Setup) bindMount(m *specs.Mount, o Options, target string) error {
 	if o.Recursive {
 		flags |= unix.MS_REC
 	}
-	if err := unix.Mount(src, target, "", flags, ""); err != nil {
+	if err := mount(src, target, "", flags, ""); err != nil {
 		return err
 	}
 	if rest := o.Flags &^ (unix.MS_REMOUNT | unix.MS_BIND | unix.MS_REC); rest != 0 {
@@ -183,13 +183,13 @@ func (s *Setup) bindMount(m *specs.Mount, o Options, target string) error {
 // remountBind applies flags to a bind mount. In a user namespace the flags
 // the source mount was made with are locked, so they are kept.
 func remountBind(target string, flags uintptr) error {
-	err := unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
+	err := mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|flags, "")
 	if errors.Is(err, unix.EPERM) {
 		var st unix.Statfs_t
 		if unix.Statfs(target, &st) == nil {
 			locked := uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RDONLY |
 				unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME)
-			err = unix.Mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|flags|locked, "")
+			err = mount("", target, "", unix.MS_BIND|unix.MS_REMOUNT|flags|locked, "")
 		}
 	}
 	if err != nil {
@@ -203,7 +203,7 @@ func bindRO(src, target string, rec bool) error {
 	if rec {
 		flags |= unix.MS_REC
 	}
-	if err := unix.Mount(src, target, "", flags, ""); err != nil {
+	if err := mount(src, target, "", flags, ""); err != nil {
 		return err
 	}
 	return remountBind(target, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
@@ -245,10 +245,10 @@ func (s *Setup) cgroupMount(m *specs.Mount, o Options, target string) error {
 	}
 	ro := o.Flags&unix.MS_RDONLY != 0
 	if s.CgroupV2 {
-		err := unix.Mount("cgroup2", target, "cgroup2", o.Flags, "")
+		err := mount("cgroup2", target, "cgroup2", o.Flags, "")
 		if err != nil && len(s.Cgroups) > 0 {
 			// Without a cgroup namespace of our own, show only our cgroup.
-			err = unix.Mount(s.Cgroups[0].Host, target, "", unix.MS_BIND|unix.MS_REC, "")
+			err = mount(s.Cgroups[0].Host, target, "", unix.MS_BIND|unix.MS_REC, "")
 			if err == nil && ro {
 				err = remountBind(target, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
 			}
@@ -258,7 +258,7 @@ func (s *Setup) cgroupMount(m *specs.Mount, o Options, target string) error {
 	// cgroup v1: a tmpfs with one directory per hierarchy, each the
 	// container's own cgroup bound in; flags for the whole tree are set
 	// with one recursive mount_setattr instead of a remount per hierarchy.
-	if err := unix.Mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
+	if err := mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
 		return err
 	}
 	for _, c := range s.Cgroups {
@@ -266,7 +266,7 @@ func (s *Setup) cgroupMount(m *specs.Mount, o Options, target string) error {
 		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
-		if err := unix.Mount(c.Host, dir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		if err := mount(c.Host, dir, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind cgroup %s: %w", c.Name, err)
 		}
 		// "cpu,cpuacct" is also reachable as "cpu" and "cpuacct".
@@ -280,7 +280,7 @@ func (s *Setup) cgroupMount(m *specs.Mount, o Options, target string) error {
 	if ro {
 		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
 	}
-	if err := unix.MountSetattr(unix.AT_FDCWD, target, unix.AT_RECURSIVE, &attr); err != nil {
+	if err := mountSetattr(unix.AT_FDCWD, target, unix.AT_RECURSIVE, &attr); err != nil {
 		return fmt.Errorf("cgroup mount flags: %w", err)
 	}
 	return nil

@@ -29,17 +29,17 @@ func Pivot(root string, noPivot bool) error {
 	if err := unix.Fchdir(newroot); err != nil {
 		return err
 	}
-	if err := unix.PivotRoot(".", "."); err != nil {
+	if err := pivotRoot(".", "."); err != nil {
 		return fmt.Errorf("pivot_root %s: %w", root, err)
 	}
 	if err := unix.Fchdir(oldroot); err != nil {
 		return err
 	}
 	// The unmount must not propagate to the host.
-	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+	if err := mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
 		return err
 	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+	if err := unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("unmount old root: %w", err)
 	}
 	return unix.Chdir("/")
@@ -50,7 +50,7 @@ func moveRoot(root string) error {
 	if err := unix.Chdir(root); err != nil {
 		return err
 	}
-	if err := unix.Mount(root, "/", "", unix.MS_MOVE, ""); err != nil {
+	if err := mount(root, "/", "", unix.MS_MOVE, ""); err != nil {
 		return fmt.Errorf("move rootfs: %w", err)
 	}
 	if err := unix.Chroot("."); err != nil {
@@ -73,7 +73,7 @@ func Chroot(root string) error {
 func Finish(spec *specs.Spec) error {
 	if l := spec.Linux; l != nil && l.RootfsPropagation != "" {
 		// Only now: pivot_root refuses a shared new root.
-		if err := unix.Mount("", "/", "", propagationOpts[l.RootfsPropagation], ""); err != nil {
+		if err := mount("", "/", "", propagationOpts[l.RootfsPropagation], ""); err != nil {
 			return fmt.Errorf("linux.rootfsPropagation %s: %w", l.RootfsPropagation, err)
 		}
 	}
@@ -106,13 +106,13 @@ func mask(p string) error {
 		return err
 	}
 	if fi.IsDir() {
-		return unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "size=0k")
+		return mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "size=0k")
 	}
-	return unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+	return mount("/dev/null", p, "", unix.MS_BIND, "")
 }
 
 func readonly(p string) error {
-	err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, "")
+	err := mount(p, p, "", unix.MS_BIND|unix.MS_REC, "")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
