@@ -117,7 +117,7 @@ func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
 // level (and any empty ancestor on the way) gets cpuset.cpus/mems from the
 // nearest non-empty ancestor, so tasks can be attached.
 func (m *Manager) mkdirAll(d *cgDir) (newLevels []string, err error) {
-	err = unix.Mkdir(d.dir, 0o755)
+	err = rawMkdir(d.dir, 0o755)
 	switch err {
 	case nil:
 		newLevels = []string{d.dir}
@@ -139,7 +139,7 @@ func (m *Manager) mkdirAll(d *cgDir) (newLevels []string, err error) {
 			missing = append(missing, p)
 		}
 		for i := len(missing) - 1; i >= 0; i-- {
-			if err := unix.Mkdir(missing[i], 0o755); err != nil && err != unix.EEXIST {
+			if err := rawMkdir(missing[i], 0o755); err != nil && err != unix.EEXIST {
 				return newLevels, &os.PathError{Op: "mkdir", Path: missing[i], Err: err}
 			} else if err == nil {
 				newLevels = append(newLevels, missing[i])
@@ -258,4 +258,33 @@ func (m *Manager) removeTree(dir string, deadline time.Time) error {
 			return &os.PathError{Op: "rmdir", Path: dir, Err: err}
 		}
 	}
+}
+
+// atFDCWD is AT_FDCWD (-100) as a system call argument.
+var atFDCWD = func() uintptr { fd := unix.AT_FDCWD; return uintptr(fd) }()
+
+// rawMkdir and rawRmdir: creating and removing a cgroup takes the kernel
+// tens to hundreds of microseconds; see writeFile for why these are raw.
+func rawMkdir(path string, mode uint32) error {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	_, _, e := unix.RawSyscall(unix.SYS_MKDIRAT, atFDCWD, uintptr(unsafe.Pointer(p)), uintptr(mode))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func rawRmdir(path string) error {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	_, _, e := unix.RawSyscall(unix.SYS_UNLINKAT, atFDCWD, uintptr(unsafe.Pointer(p)), uintptr(unix.AT_REMOVEDIR))
+	if e != 0 {
+		return e
+	}
+	return nil
 }

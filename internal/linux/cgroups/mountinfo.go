@@ -46,7 +46,7 @@ func (s *source) rmdirFn(dir string) error {
 	if s.rmdir != nil {
 		return s.rmdir(dir)
 	}
-	return unix.Rmdir(dir)
+	return rawRmdir(dir)
 }
 
 // hierarchy is one mounted cgroup hierarchy.
