@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"unsafe"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -108,12 +109,24 @@ func (f *initFiles) send(sock *os.File) error {
 
 // recvFiles is the init's side: one byte, up to maxInitFiles fds.
 func recvFiles(sock int) ([]int, error) {
+	// A raw recvmsg(2): the init may wait here for the runtime, see rawReader.
 	buf := make([]byte, 1)
 	oob := make([]byte, unix.CmsgSpace(4*maxInitFiles))
-	_, oobn, _, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil {
-		return nil, err
+	iov := unix.Iovec{Base: &buf[0]}
+	iov.SetLen(len(buf))
+	msg := unix.Msghdr{Iov: &iov, Iovlen: 1, Control: &oob[0]}
+	msg.SetControllen(len(oob))
+	for {
+		_, _, e := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(sock), uintptr(unsafe.Pointer(&msg)), unix.MSG_CMSG_CLOEXEC)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return nil, e
+		}
+		break
 	}
+	oobn := int(msg.Controllen)
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil {
 		return nil, err
