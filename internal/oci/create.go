@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
-	"github.com/berth-dev/berth/internal/linux/caps"
 	"github.com/berth-dev/berth/internal/linux/cgroups"
 	"github.com/berth-dev/berth/internal/linux/rootfs"
 )
@@ -263,7 +262,7 @@ func (c *creation) finish() (*Container, error) {
 	if err != nil {
 		return nil, errdefs.InvalidArgument("root.path: %v", err)
 	}
-	proc.Capabilities = caps.Available(proc.Capabilities)
+	proc.Capabilities = availableCaps(proc.Capabilities)
 	filter, notify, err := compileSeccomp(c.s.Root, spec)
 	if err != nil {
 		return nil, err

@@ -42,7 +42,7 @@ func (h *Handle) Exec(o *ExecOpts) (*Proc, error) {
 	if o.Process.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil {
 		return nil, errdefs.InvalidArgument("process.terminal: a terminal needs --console-socket")
 	}
-	o.Process.Capabilities = caps.Available(o.Process.Capabilities)
+	o.Process.Capabilities = availableCaps(o.Process.Capabilities)
 	filter, notify, err := compileSeccomp(h.Store.Root, h.Spec)
 	if err != nil {
 		return nil, err

@@ -3,9 +3,7 @@ package oci
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os/exec"
 	"time"
 
@@ -27,16 +25,6 @@ func runHooks(kind string, hooks []specs.Hook, state []byte) error {
 		}
 	}
 	return nil
-}
-
-// runHooksWarn is for poststart and poststop, whose failures the spec says
-// must only be logged.
-func runHooksWarn(kind string, hooks []specs.Hook, state []byte) {
-	for i, h := range hooks {
-		if err := runHook(h, state); err != nil {
-			slog.Warn("hook failed", "kind", kind, "index", i, "path", h.Path, "err", err)
-		}
-	}
 }
 
 func runHook(h specs.Hook, state []byte) error {
@@ -72,9 +60,4 @@ func runHook(h specs.Hook, state []byte) error {
 		return err
 	}
 	return nil
-}
-
-func stateJSON(st *State) []byte {
-	b, _ := json.Marshal(st.State)
-	return b
 }

@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"unsafe"
@@ -15,6 +14,9 @@ import (
 // The parent (create, exec) and the re-executed init talk over a socket
 // pair (frames, see wire.go): the parent sends the fds (initFiles) and one
 // initConfig, then both exchange syncMsgs.
+
+// fifoName is the exec fifo in a container's state directory.
+const fifoName = "exec.fifo"
 
 // EnvInitFD names the child's end of the socket pair.
 const EnvInitFD = "_BERTH_INIT"
@@ -52,7 +54,7 @@ type initConfig struct {
 	// higher priority, see boost) restores before the container process.
 	Nice int `json:"-"`
 	// State is the container state JSON given to hooks run by the child.
-	State json.RawMessage `json:"state,omitempty"`
+	State []byte `json:"state,omitempty"`
 }
 
 const (

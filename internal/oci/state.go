@@ -1,3 +1,5 @@
+//go:build !berthinit
+
 // Package oci is the engine of berth-oci: it keeps the state directory of
 // each container and orchestrates create, start, exec, kill and delete over
 // the kernel plumbing in internal/linux.
@@ -31,7 +33,6 @@ const (
 const (
 	stateFile  = "state.json"
 	configFile = "config.json"
-	fifoName   = "exec.fifo"
 )
 
 // Record is what berth-oci keeps about a container between invocations.

@@ -4,7 +4,6 @@ package caps
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -151,18 +150,20 @@ func Apply(c *specs.LinuxCapabilities) error {
 
 // Available drops from every set the capabilities the runtime itself does
 // not hold in its bounding set (on this project's VMs, CAP_SYS_RESOURCE):
-// the kernel would refuse the whole capset otherwise. Each drop is logged.
-func Available(c *specs.LinuxCapabilities) *specs.LinuxCapabilities {
+// the kernel would refuse the whole capset otherwise. It returns what it
+// dropped ("set: CAP_X") for the caller to report.
+func Available(c *specs.LinuxCapabilities) (*specs.LinuxCapabilities, []string) {
 	if c == nil {
-		return nil
+		return nil, nil
 	}
 	have := ownBounding()
+	var dropped []string
 	filter := func(set string, list []string) []string {
 		out := list[:0:0]
 		for _, name := range list {
 			n, err := Parse(name)
 			if err == nil && n <= Last() && have&(1<<uint(n)) == 0 {
-				slog.Warn("capability not held by the runtime, not granted", "set", set, "capability", name)
+				dropped = append(dropped, set+": "+name)
 				continue
 			}
 			out = append(out, name)
@@ -173,7 +174,7 @@ func Available(c *specs.LinuxCapabilities) *specs.LinuxCapabilities {
 		Bounding: filter("bounding", c.Bounding), Effective: filter("effective", c.Effective),
 		Inheritable: filter("inheritable", c.Inheritable), Permitted: filter("permitted", c.Permitted),
 		Ambient: filter("ambient", c.Ambient),
-	}
+	}, dropped
 }
 
 // ownBounding reads the calling thread's bounding set.
