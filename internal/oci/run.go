@@ -37,10 +37,6 @@ func (s Store) Run(o *CreateOpts, detach bool) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	// Subscribed once created: registering signals costs a thread
-	// hand-off each, which would compete with the container's set-up.
-	sigc := notifyAll(detach)
-	defer signal.Stop(sigc)
 	h := &Handle{Store: s, Record: c.Record, Spec: c.Spec, cg: c.cg}
 	if tty != nil {
 		if err := tty.attach(); err != nil {
@@ -55,6 +51,10 @@ func (s Store) Run(o *CreateOpts, detach bool) (int, error) {
 	if detach {
 		return 0, nil
 	}
+	// Subscribed once started: registering signals costs a thread hand-off
+	// each, which would compete with the container's start for the CPU.
+	sigc := notifyAll(detach)
+	defer signal.Stop(sigc)
 	code := waitForwarding(c.Proc, sigc, tty)
 	if tty != nil {
 		tty.drain()
