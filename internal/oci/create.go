@@ -221,7 +221,6 @@ func (c *creation) fork(cgroupFD *int) error {
 		return fmt.Errorf("start init: %w", err)
 	}
 	c.child = proc // killed first by fail
-	boost(proc.Pid)
 	return nil
 }
 

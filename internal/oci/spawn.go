@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"unsafe"
@@ -97,11 +98,19 @@ func newInitCommand(preserve int, childSock *os.File, plan *nsPlan) (*initComman
 }
 
 // start forks and execs; the sealed executable is released either way.
+// The init is born boosted (see initBoost): the forking thread raises its
+// own priority for the fork and restores it after.
 func (c *initCommand) start() (*Proc, error) {
 	defer unix.Close(c.exeFD)
+	runtime.LockOSThread()
+	nice := ownNice()
+	tid := unix.Gettid()
+	_ = unix.Setpriority(unix.PRIO_PROCESS, tid, nice-initBoost)
 	pid, err := syscall.ForkExec(c.path, []string{"berth-oci", "init"}, &syscall.ProcAttr{
 		Env: c.env, Files: c.files, Sys: c.attr,
 	})
+	_ = unix.Setpriority(unix.PRIO_PROCESS, tid, nice)
+	runtime.UnlockOSThread()
 	if err != nil {
 		return nil, err
 	}
@@ -138,15 +147,11 @@ func initEnv(fd int) []string {
 
 // The init's set-up is the critical path of a container start, and it
 // competes for the CPU with this process's own work (validation, cgroup
-// creation). Its main thread runs at a higher priority until it restores
-// ours (initConfig.Nice) just before it execs the container's process,
-// which therefore runs at the priority it would have had. Needs
-// CAP_SYS_NICE; without it nothing changes.
+// creation). It is born at a higher priority (initCommand.start) and
+// restores ours (initConfig.Nice) before hooks and before it execs the
+// container's process, which therefore runs at the priority it would have
+// had. Needs CAP_SYS_NICE; without it nothing changes.
 const initBoost = 10
-
-func boost(pid int) {
-	_ = unix.Setpriority(unix.PRIO_PROCESS, pid, ownNice()-initBoost)
-}
 
 // ownNice is this process's nice value (getpriority returns 20-nice).
 func ownNice() int {
