@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -114,25 +115,31 @@ func (s *Setup) mount(m *specs.Mount) error {
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
 	}
-	if err := checkInside(s.Root, target); err != nil {
-		return err
-	}
 	flags := o.Flags
 	if m.Destination == "/dev" && flags&unix.MS_RDONLY != 0 {
 		// Devices are created below; the read-only bit comes back after.
 		flags &^= unix.MS_RDONLY
 		s.roDev = true
 	}
-	err = mount(m.Source, target, m.Type, flags, o.DataString())
-	if err != nil && m.Type == "sysfs" && errors.Is(err, unix.EPERM) && !s.NewNetNS {
-		// sysfs cannot be mounted from a user namespace that does not own
-		// the network namespace; show the host's, read-only, instead.
-		err = bindRO("/sys", target, true)
-	}
-	if err != nil {
+	sysfsFallback := false
+	err = mountPinned(s.Root, target, func(at string) error {
+		err := mount(m.Source, at, m.Type, flags, o.DataString())
+		if err != nil && m.Type == "sysfs" && errors.Is(err, unix.EPERM) && !s.NewNetNS {
+			// sysfs cannot be mounted from a user namespace that does not own
+			// the network namespace; show the host's, read-only, instead.
+			sysfsFallback = true
+			err = mount("/sys", at, "", unix.MS_BIND|unix.MS_REC, "")
+		}
 		return err
-	}
-	return finishMount(target, o)
+	}, func(at string) error {
+		if sysfsFallback {
+			if err := remountBind(at, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
+				return err
+			}
+		}
+		return finishMount(at, o)
+	})
+	return err
 }
 
 func finishMount(target string, o Options) error {
@@ -162,22 +169,20 @@ func (s *Setup) bindMount(m *specs.Mount, o Options, target string) error {
 	if err := makeMountpoint(target, fi.IsDir()); err != nil {
 		return err
 	}
-	if err := checkInside(s.Root, target); err != nil {
-		return err
-	}
 	flags := uintptr(unix.MS_BIND)
 	if o.Recursive {
 		flags |= unix.MS_REC
 	}
-	if err := mount(src, target, "", flags, ""); err != nil {
-		return err
-	}
-	if rest := o.Flags &^ (unix.MS_REMOUNT | unix.MS_BIND | unix.MS_REC); rest != 0 {
-		if err := remountBind(target, rest); err != nil {
-			return err
+	return mountPinned(s.Root, target, func(at string) error {
+		return mount(src, at, "", flags, "")
+	}, func(at string) error {
+		if rest := o.Flags &^ (unix.MS_REMOUNT | unix.MS_BIND | unix.MS_REC); rest != 0 {
+			if err := remountBind(at, rest); err != nil {
+				return err
+			}
 		}
-	}
-	return finishMount(target, o)
+		return finishMount(at, o)
+	})
 }
 
 // remountBind applies flags to a bind mount. In a user namespace the flags
@@ -198,17 +203,6 @@ func remountBind(target string, flags uintptr) error {
 	return nil
 }
 
-func bindRO(src, target string, rec bool) error {
-	flags := uintptr(unix.MS_BIND)
-	if rec {
-		flags |= unix.MS_REC
-	}
-	if err := mount(src, target, "", flags, ""); err != nil {
-		return err
-	}
-	return remountBind(target, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
-}
-
 func makeMountpoint(target string, dir bool) error {
 	if dir {
 		return os.MkdirAll(target, 0o755)
@@ -226,17 +220,46 @@ func makeMountpoint(target string, dir bool) error {
 	return f.Close()
 }
 
-// checkInside re-checks, after the directories were made, that target still
-// resolves inside root: a racing symlink swap would show up here.
-func checkInside(root, target string) error {
-	real, err := filepath.EvalSymlinks(target)
+// pin opens target without following a final symlink and checks where it
+// really is; mount calls then go through /proc/self/fd/N onto exactly the
+// checked inode. A path re-resolved at mount time could have been swapped
+// for a symlink meanwhile (the CVE-2021-30465 class of races).
+func pin(root, target string) (string, func(), error) {
+	fd, err := unix.Open(target, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, err
+	}
+	p := "/proc/self/fd/" + strconv.Itoa(fd)
+	real, err := os.Readlink(p)
+	if err != nil {
+		unix.Close(fd)
+		return "", nil, err
+	}
+	if real != root && !strings.HasPrefix(real, root+"/") {
+		unix.Close(fd)
+		return "", nil, fmt.Errorf("mount target %s resolves outside the rootfs (%s)", target, real)
+	}
+	return p, func() { unix.Close(fd) }, nil
+}
+
+// mountPinned mounts onto the pinned target, then pins it again (now the
+// new mount's root) for what follows: remounts, propagation, attributes.
+func mountPinned(root, target string, do func(at string) error, after func(at string) error) error {
+	at, done, err := pin(root, target)
 	if err != nil {
 		return err
 	}
-	if real != root && !strings.HasPrefix(real, root+"/") {
-		return fmt.Errorf("mount target %s resolves outside the rootfs (%s)", target, real)
+	err = do(at)
+	done()
+	if err != nil || after == nil {
+		return err
 	}
-	return nil
+	at, done, err = pin(root, target)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return after(at)
 }
 
 func (s *Setup) cgroupMount(m *specs.Mount, o Options, target string) error {
@@ -245,20 +268,29 @@ func (s *Setup) cgroupMount(m *specs.Mount, o Options, target string) error {
 	}
 	ro := o.Flags&unix.MS_RDONLY != 0
 	if s.CgroupV2 {
-		err := mount("cgroup2", target, "cgroup2", o.Flags, "")
-		if err != nil && len(s.Cgroups) > 0 {
-			// Without a cgroup namespace of our own, show only our cgroup.
-			err = mount(s.Cgroups[0].Host, target, "", unix.MS_BIND|unix.MS_REC, "")
-			if err == nil && ro {
-				err = remountBind(target, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+		bound := false
+		return mountPinned(s.Root, target, func(at string) error {
+			err := mount("cgroup2", at, "cgroup2", o.Flags, "")
+			if err != nil && len(s.Cgroups) > 0 {
+				// Without a cgroup namespace of our own, show only our cgroup.
+				bound = true
+				err = mount(s.Cgroups[0].Host, at, "", unix.MS_BIND|unix.MS_REC, "")
 			}
-		}
-		return err
+			return err
+		}, func(at string) error {
+			if bound && ro {
+				return remountBind(at, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+			}
+			return nil
+		})
 	}
 	// cgroup v1: a tmpfs with one directory per hierarchy, each the
 	// container's own cgroup bound in; flags for the whole tree are set
 	// with one recursive mount_setattr instead of a remount per hierarchy.
-	if err := mount("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755"); err != nil {
+	// The tmpfs is ours: what is made inside it cannot be raced.
+	if err := mountPinned(s.Root, target, func(at string) error {
+		return mount("tmpfs", at, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755")
+	}, nil); err != nil {
 		return err
 	}
 	for _, c := range s.Cgroups {
