@@ -57,6 +57,12 @@ func main() {
 	}
 	// Short-lived: the heap never grows enough for a collection to pay off.
 	debug.SetGCPercent(-1)
+	// The runtime waits on its init and container with raw system calls,
+	// which keep their P; a second P keeps the other goroutines (signal
+	// forwarding, cgroup set-up) running on a one-CPU host.
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 	err := runMain(os.Args[1:])
 	if err == nil || err == errHelp {
 		return

@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -174,6 +177,28 @@ func TestContainerNiceIsRuntimes(t *testing.T) {
 		}
 		if strings.TrimSpace(string(out)) != n {
 			t.Fatalf("container nice %q, runtime ran at %s", out, n)
+		}
+	}
+}
+
+// A foreground run forwards signals to the container, also on a one-CPU
+// host (the runtime waits with raw system calls, which hold their P).
+func TestRunForwardsSignals(t *testing.T) {
+	r := newRT(t)
+	b := bundle(t, nil, "sh", "-c", `trap "echo got-term; exit 7" TERM; while true; do sleep 0.05; done`)
+	for _, cpus := range []string{"0", "0-1"} {
+		cmd := exec.Command("taskset", "-c", cpus, ociBin, "--root", r.root, "run", "--bundle", b, "fwd"+strings.ReplaceAll(cpus, "-", ""))
+		out := tempFile(t)
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(700 * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGTERM)
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 7 || !strings.Contains(readBack(t, out), "got-term") {
+			t.Fatalf("cpus %s: %v, output %q; want the container's exit 7 after TERM", cpus, err, readBack(t, out))
 		}
 	}
 }
