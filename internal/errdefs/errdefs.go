@@ -64,3 +64,20 @@ func IsInvalidArgument(err error) bool { return errors.Is(err, ErrInvalidArgumen
 func IsNotFound(err error) bool        { return errors.Is(err, ErrNotFound) }
 func IsAlreadyExists(err error) bool   { return errors.Is(err, ErrAlreadyExists) }
 func IsConflict(err error) bool        { return errors.Is(err, ErrConflict) }
+
+// Unavailable returns an error of class ErrUnavailable (a peer is down or
+// overloaded; retrying later may work).
+func Unavailable(format string, args ...any) error { return newf(ErrUnavailable, format, args...) }
+
+// PermissionDenied returns an error of class ErrPermissionDenied.
+func PermissionDenied(format string, args ...any) error {
+	return newf(ErrPermissionDenied, format, args...)
+}
+
+// Internal returns an error of class ErrInternal.
+func Internal(format string, args ...any) error { return newf(ErrInternal, format, args...) }
+
+func IsUnavailable(err error) bool        { return errors.Is(err, ErrUnavailable) }
+func IsPermissionDenied(err error) bool   { return errors.Is(err, ErrPermissionDenied) }
+func IsFailedPrecondition(err error) bool { return errors.Is(err, ErrFailedPrecondition) }
+func IsNotImplemented(err error) bool     { return errors.Is(err, ErrNotImplemented) }
