@@ -279,3 +279,8 @@ func (s *Store) AbortIngest(d digest.Digest) error {
 	}
 	return nil
 }
+
+// OpenReader opens the ingest data for reading while it is being written
+// (unpack follows a download this way). The handle stays valid after
+// Commit renames the file.
+func (w *Writer) OpenReader() (*os.File, error) { return os.Open(w.f.Name()) }

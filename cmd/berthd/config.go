@@ -1,0 +1,87 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+)
+
+// config is /etc/berth/berth.toml. Every field has a default, so the file
+// is optional.
+type config struct {
+	Root                   string            `toml:"root"`
+	State                  string            `toml:"state"`
+	Socket                 string            `toml:"socket"`
+	CRISocket              string            `toml:"cri_socket"`
+	LogLevel               string            `toml:"log_level"`
+	Snapshotter            string            `toml:"snapshotter"` // overlay | native
+	MaxConcurrentDownloads int               `toml:"max_concurrent_downloads"`
+	Registry               registryConfig    `toml:"registry"`
+	Runtimes               map[string]string `toml:"runtimes"` // name -> binary
+}
+
+type registryConfig struct {
+	Mirrors  map[string][]string `toml:"mirrors"`  // "docker.io" = ["http://127.0.0.1:5000"]
+	Insecure []string            `toml:"insecure"` // hosts or CIDRs
+}
+
+func defaultConfig() config {
+	return config{
+		Root:                   "/var/lib/berth",
+		State:                  "/run/berth",
+		Socket:                 "/run/berth/berth.sock",
+		CRISocket:              "/run/berth/cri.sock",
+		LogLevel:               "info",
+		Snapshotter:            "overlay",
+		MaxConcurrentDownloads: 3,
+	}
+}
+
+// loadConfig reads path over the defaults. A missing file is fine only
+// when the path was not given explicitly.
+func loadConfig(path string, explicit bool) (config, error) {
+	c := defaultConfig()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("config: %w", err)
+	}
+	md, err := toml.Decode(string(b), &c)
+	if err != nil {
+		return c, errdefs.InvalidArgument("config %s: %v", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		var keys []string
+		for _, k := range und {
+			keys = append(keys, k.String())
+		}
+		return c, errdefs.InvalidArgument("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+	}
+	if c.Snapshotter != "overlay" && c.Snapshotter != "native" {
+		return c, errdefs.InvalidArgument("config %s: snapshotter %q: want overlay or native", path, c.Snapshotter)
+	}
+	if c.MaxConcurrentDownloads < 1 {
+		return c, errdefs.InvalidArgument("config %s: max_concurrent_downloads must be at least 1", path)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, errdefs.InvalidArgument("log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}

@@ -1,0 +1,231 @@
+// Command berthd is Berth's daemon: it serves the Docker Engine API on a
+// unix socket and runs the image service (and, later, containers and CRI).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/internal/content"
+	"github.com/berth-dev/berth/internal/dockerapi"
+	"github.com/berth-dev/berth/internal/events"
+	"github.com/berth-dev/berth/internal/gc"
+	"github.com/berth-dev/berth/internal/images"
+	"github.com/berth-dev/berth/internal/metadata"
+	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/snapshot"
+)
+
+var version = "dev"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "berthd:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfgPath := flag.String("config", "/etc/berth/berth.toml", "configuration file")
+	root := flag.String("root", "", "data root (default /var/lib/berth)")
+	state := flag.String("state", "", "runtime state dir (default /run/berth)")
+	sock := flag.String("host", "", "Docker API unix socket (default <state>/berth.sock)")
+	level := flag.String("log-level", "", "debug, info, warn or error")
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *showVersion {
+		fmt.Println("berthd", version)
+		return nil
+	}
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "config" })
+	cfg, err := loadConfig(*cfgPath, explicit)
+	if err != nil {
+		return err
+	}
+	if *root != "" {
+		cfg.Root = *root
+	}
+	if *state != "" {
+		cfg.State = *state
+		if *sock == "" {
+			cfg.Socket = filepath.Join(*state, "berth.sock")
+		}
+	}
+	if *sock != "" {
+		cfg.Socket = *sock
+	}
+	if *level != "" {
+		cfg.LogLevel = *level
+	}
+	lvl, err := parseLevel(cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	slog.SetDefault(log)
+
+	d, err := openDaemon(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	return d.serve()
+}
+
+// daemon holds the wired services.
+type daemon struct {
+	cfg   config
+	log   *slog.Logger
+	meta  *metadata.DB
+	snaps snapshot.Snapshotter
+	imgs  *images.Service
+	gc    *gc.Collector
+	api   *dockerapi.Server
+}
+
+type snapshotterWithDirect interface {
+	snapshot.Snapshotter
+	snapshot.DirectWriter
+}
+
+func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
+	for _, dir := range []string{cfg.Root, cfg.State, filepath.Join(cfg.Root, "tmp")} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, err
+		}
+	}
+	// The metadata lock is the single-instance guard for this root.
+	meta, err := metadata.Open(filepath.Join(cfg.Root, "metadata.db"))
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{cfg: cfg, log: log, meta: meta}
+	cs, err := content.Open(filepath.Join(cfg.Root, "content"))
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	var snaps snapshotterWithDirect
+	switch cfg.Snapshotter {
+	case "native":
+		snaps, err = snapshot.OpenNative(filepath.Join(cfg.Root, "snapshots", "native"))
+	default:
+		snaps, err = snapshot.OpenOverlay(filepath.Join(cfg.Root, "snapshots", "overlay"))
+	}
+	if err != nil {
+		d.close()
+		return nil, fmt.Errorf("snapshotter %s: %w", cfg.Snapshotter, err)
+	}
+	d.snaps = snaps
+	hub := events.NewHub()
+	d.imgs = &images.Service{
+		Content:   cs,
+		Meta:      meta,
+		Snaps:     snaps,
+		Registry:  registry.New(registry.Config{Mirrors: cfg.Registry.Mirrors, Insecure: cfg.Registry.Insecure}),
+		Log:       log,
+		Downloads: cfg.MaxConcurrentDownloads,
+		Publish: func(e images.Event) {
+			hub.Publish(events.Event{Type: "image", Action: e.Action, ID: firstNonEmpty(e.Name, e.ID), Attributes: map[string]string{"name": e.Name}})
+		},
+	}
+	d.gc = &gc.Collector{Content: cs, Snaps: snaps, Sources: []gc.Source{d.imgs.Roots}, IngestAge: 24 * time.Hour, Log: log}
+	d.api = &dockerapi.Server{Images: d.imgs, Events: hub, GC: d.gc, Log: log, Version: version, Root: cfg.Root, Started: time.Now()}
+	d.recover()
+	return d, nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// recover drops what a previous daemon left mid-operation: no pull is in
+// flight at start, so every lease is stale.
+func (d *daemon) recover() {
+	ctx := context.Background()
+	if leases, err := d.meta.ActiveLeases(time.Now()); err == nil {
+		for _, l := range leases {
+			d.meta.DeleteLease(l.ID)
+		}
+	}
+	os.RemoveAll(filepath.Join(d.cfg.Root, "tmp"))
+	os.MkdirAll(filepath.Join(d.cfg.Root, "tmp"), 0o700)
+	if _, err := d.gc.Collect(ctx); err != nil {
+		d.log.Warn("startup garbage collection", "err", err)
+	}
+}
+
+func (d *daemon) close() {
+	if d.snaps != nil {
+		d.snaps.Close()
+	}
+	d.meta.Close()
+}
+
+// listenUnix takes over a stale socket but refuses a live one.
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+		return nil, err
+	}
+	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%s is in use: another daemon is running", path)
+	}
+	os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (d *daemon) serve() error {
+	l, err := listenUnix(d.cfg.Socket)
+	if err != nil {
+		return err
+	}
+	// Cancelling the base context ends streaming handlers (events, pulls
+	// of clients that stay connected) so shutdown does not wait on them.
+	base, stop := context.WithCancel(context.Background())
+	defer stop()
+	srv := &http.Server{Handler: d.api.Handler(), ReadHeaderTimeout: 30 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base }}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	d.log.Info("berthd ready", "version", version, "socket", d.cfg.Socket, "root", d.cfg.Root, "snapshotter", d.cfg.Snapshotter)
+	select {
+	case sig := <-sigs:
+		d.log.Info("shutting down", "signal", sig.String())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stop()
+		srv.Shutdown(ctx)
+		os.Remove(d.cfg.Socket)
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
