@@ -38,6 +38,7 @@ func (s *Server) systemRoutes() {
 	s.mux.HandleFunc("GET /info", s.info)
 	s.mux.HandleFunc("GET /events", s.events)
 	s.mux.HandleFunc("GET /system/df", s.diskUsage)
+	s.mux.HandleFunc("POST /auth", s.auth)
 }
 
 func kernelVersion() string {

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"text/template"
+	"time"
+)
+
+var templateFuncs = template.FuncMap{
+	"json": func(v any) string {
+		b, _ := json.Marshal(v)
+		return string(b)
+	},
+	"upper": strings.ToUpper,
+	"lower": strings.ToLower,
+	"title": func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + s[1:]
+	},
+	"join":  strings.Join,
+	"split": strings.Split,
+	"truncate": func(s string, n int) string {
+		if len(s) > n {
+			return s[:n]
+		}
+		return s
+	},
+	"println": fmt.Sprintln,
+}
+
+// writeList prints rows as docker does for --format: "" or "table" for
+// the default table, "table <tmpl>" for a custom table, "json" for one
+// JSON object per line, or a bare Go template per row.
+func writeList[T any](w io.Writer, format, defaultTable string, rows []T) error {
+	switch {
+	case format == "json":
+		enc := json.NewEncoder(w)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	case format == "" || format == "table":
+		format = "table " + defaultTable
+	}
+	table := false
+	if t, ok := strings.CutPrefix(format, "table "); ok {
+		format, table = t, true
+	}
+	format = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(format)
+	tmpl, err := template.New("format").Funcs(templateFuncs).Parse(format)
+	if err != nil {
+		return fmt.Errorf("template parsing error: %v", err)
+	}
+	out := w
+	var tw *tabwriter.Writer
+	if table {
+		tw = tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
+		out = tw
+		// The header is the template rendered with column names.
+		if err := tmpl.Execute(out, headerRow(format)); err != nil {
+			return err
+		}
+		fmt.Fprintln(out)
+	}
+	for _, r := range rows {
+		if err := tmpl.Execute(out, r); err != nil {
+			return fmt.Errorf("template: %v", err)
+		}
+		fmt.Fprintln(out)
+	}
+	if tw != nil {
+		return tw.Flush()
+	}
+	return nil
+}
+
+// headerRow maps each {{.Field}} to its upper-case column title.
+func headerRow(format string) map[string]string {
+	h := map[string]string{}
+	for _, part := range strings.Split(format, "{{") {
+		f, _, ok := strings.Cut(part, "}}")
+		if !ok {
+			continue
+		}
+		f = strings.TrimSpace(f)
+		if name, ok := strings.CutPrefix(f, "."); ok {
+			h[name] = columnTitle(name)
+		}
+	}
+	return h
+}
+
+var columnTitles = map[string]string{
+	"ID": "IMAGE ID", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Repository": "REPOSITORY",
+	"Tag": "TAG", "Size": "SIZE", "Digest": "DIGEST", "CreatedBy": "CREATED BY", "Comment": "COMMENT",
+}
+
+func columnTitle(name string) string {
+	if t, ok := columnTitles[name]; ok {
+		return t
+	}
+	return strings.ToUpper(name)
+}
+
+// since formats a time as "5 minutes ago".
+func since(t time.Time) string {
+	if t.IsZero() || t.Unix() <= 0 {
+		return "N/A"
+	}
+	return humanDuration(time.Since(t)) + " ago"
+}
+
+func humanDuration(d time.Duration) string {
+	s := int(d.Seconds())
+	switch {
+	case s < 1:
+		return "Less than a second"
+	case s == 1:
+		return "1 second"
+	case s < 60:
+		return fmt.Sprintf("%d seconds", s)
+	case d.Minutes() < 2:
+		return "About a minute"
+	case d.Minutes() < 60:
+		return fmt.Sprintf("%d minutes", int(d.Minutes()))
+	case d.Hours() < 2:
+		return "About an hour"
+	case d.Hours() < 48:
+		return fmt.Sprintf("%d hours", int(d.Hours()))
+	case d.Hours() < 24*7*2:
+		return fmt.Sprintf("%d days", int(d.Hours()/24))
+	case d.Hours() < 24*30*2:
+		return fmt.Sprintf("%d weeks", int(d.Hours()/24/7))
+	case d.Hours() < 24*365*2:
+		return fmt.Sprintf("%d months", int(d.Hours()/24/30))
+	}
+	return fmt.Sprintf("%d years", int(d.Hours()/24/365))
+}
