@@ -8,7 +8,10 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 OCI_TAGS  := osusergo netgo
 export CGO_ENABLED := 1
 
-BINS := bin/berth-oci bin/berth-oci-init
+BINS := bin/berth-oci bin/berth-oci-init bin/berthd bin/berth
+# The daemon and the CLI are pure Go: no cgo, static, and grpc without
+# its tracing (see ../shared/DEPENDENCIES.md).
+GO_TAGS := grpcnotrace osusergo netgo
 
 demo: ## the main job: install deps, build, install, run a busybox container
 	./scripts/demo.sh
@@ -30,6 +33,12 @@ bin/berth-oci: FORCE
 bin/berth-oci-init: FORCE
 	CGO_ENABLED=0 GOEXPERIMENT=jsonv2 $(GO) build -trimpath -tags 'berthinit $(OCI_TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/berth-oci-init
 
+bin/berthd: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GO_TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/berthd
+
+bin/berth: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GO_TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/berth
+
 FORCE:
 
 deps: ## install the Debian packages Berth builds with
@@ -41,6 +50,8 @@ deps-full: ## also the peers the tests drive (podman, containerd, registry, CNI)
 install: build ## install the binaries into $(PREFIX)/bin
 	install -D -m 0755 bin/berth-oci $(DESTDIR)$(PREFIX)/bin/berth-oci
 	install -D -m 0755 bin/berth-oci-init $(DESTDIR)$(PREFIX)/bin/berth-oci-init
+	install -D -m 0755 bin/berthd $(DESTDIR)$(PREFIX)/bin/berthd
+	install -D -m 0755 bin/berth $(DESTDIR)$(PREFIX)/bin/berth
 
 vet:
 	$(GO) vet -tags '$(OCI_TAGS)' ./...
@@ -50,7 +61,8 @@ test-unit: ## unit tests (any user), with the race detector
 	$(GO) test -race -count=1 ./internal/... ./cmd/...
 
 test-integration: build ## integration tests against the real kernel (root)
-	BERTH_OCI=$(CURDIR)/bin/berth-oci $(GO) test -count=1 -timeout 20m ./test/integration/...
+	BERTH_OCI=$(CURDIR)/bin/berth-oci BERTHD=$(CURDIR)/bin/berthd BERTH=$(CURDIR)/bin/berth \
+		$(GO) test -count=1 -timeout 20m ./test/integration/...
 
 test: deps-full vet test-unit test-integration ## everything CI runs
 

@@ -1,0 +1,227 @@
+// Package images_test drives berthd's image service end to end: the real
+// berthd and berth binaries, the real docker CLI, and the Debian
+// distribution registry on loopback.
+package images_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+// daemon is a berthd on a private root, state dir and socket.
+type daemon struct {
+	t      *testing.T
+	root   string
+	state  string
+	sock   string
+	config string // docker config dir for the CLIs (credentials)
+	cmd    *exec.Cmd
+	log    *bytes.Buffer
+	extra  string // extra TOML
+}
+
+func binary(t *testing.T, env, name string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
+		return p
+	}
+	p, err := filepath.Abs("../../../bin/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("%s not built (run make build, or set %s)", name, env)
+	}
+	return p
+}
+
+// startDaemon runs berthd with an optional config snippet.
+func startDaemon(t *testing.T, config string) *daemon {
+	t.Helper()
+	testutil.RequireRoot(t)
+	dir := t.TempDir()
+	d := &daemon{t: t, root: filepath.Join(dir, "root"), state: filepath.Join(dir, "run"), config: filepath.Join(dir, "docker"), extra: config}
+	d.sock = filepath.Join(d.state, "berth.sock")
+	d.start()
+	t.Cleanup(func() {
+		d.stop()
+		// Whatever the test did, no mount may be left under the root.
+		if b, _ := os.ReadFile("/proc/self/mountinfo"); bytes.Contains(b, []byte(d.root)) {
+			t.Errorf("mounts left under %s", d.root)
+		}
+	})
+	return d
+}
+
+func (d *daemon) start() {
+	t := d.t
+	t.Helper()
+	cfgPath := filepath.Join(filepath.Dir(d.root), "berth.toml")
+	if err := os.WriteFile(cfgPath, []byte(d.extra), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.log = &bytes.Buffer{}
+	d.cmd = exec.Command(binary(t, "BERTHD", "berthd"), "--config", cfgPath, "--root", d.root, "--state", d.state, "--log-level", "debug")
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("unix", d.sock); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("berthd did not come up:\n%s", d.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and checks for a clean exit.
+func (d *daemon) stop() {
+	if d.cmd == nil || d.cmd.ProcessState != nil {
+		return
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			d.t.Errorf("berthd exited uncleanly: %v\n%s", err, d.log)
+		}
+	case <-time.After(15 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+		d.t.Errorf("berthd ignored SIGTERM:\n%s", d.log)
+	}
+	d.cmd = nil
+}
+
+// kill stops the daemon the hard way (crash simulation).
+func (d *daemon) kill() {
+	d.cmd.Process.Kill()
+	d.cmd.Wait()
+	d.cmd = nil
+}
+
+func (d *daemon) restart() {
+	d.stop()
+	d.start()
+}
+
+// run executes a CLI against the daemon and returns stdout, stderr.
+func (d *daemon) run(bin string, args ...string) (string, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.sock, "BERTH_HOST=unix://"+d.sock, "DOCKER_CONFIG="+d.config)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return out.String(), errb.String(), err
+}
+
+// berth runs the berth CLI and fails the test on error.
+func (d *daemon) berth(args ...string) string {
+	d.t.Helper()
+	out, errOut, err := d.run(binary(d.t, "BERTH", "berth"), args...)
+	if err != nil {
+		d.t.Fatalf("berth %s: %v\nstdout: %s\nstderr: %s\ndaemon log:\n%s", strings.Join(args, " "), err, out, errOut, tail(d.log.String(), 3000))
+	}
+	return out
+}
+
+// berthFail runs the berth CLI, expects failure, and returns stderr.
+func (d *daemon) berthFail(args ...string) string {
+	d.t.Helper()
+	out, errOut, err := d.run(binary(d.t, "BERTH", "berth"), args...)
+	if err == nil {
+		d.t.Fatalf("berth %s succeeded, want failure\nstdout: %s", strings.Join(args, " "), out)
+	}
+	return errOut
+}
+
+// docker runs the real docker CLI against berthd.
+func (d *daemon) docker(args ...string) string {
+	d.t.Helper()
+	bin, err := exec.LookPath("docker")
+	if err != nil {
+		d.t.Skip("docker CLI not installed (scripts/install-deps.sh installs it)")
+	}
+	out, errOut, err := d.run(bin, args...)
+	if err != nil {
+		d.t.Fatalf("docker %s: %v\nstdout: %s\nstderr: %s\ndaemon log:\n%s", strings.Join(args, " "), err, out, errOut, tail(d.log.String(), 3000))
+	}
+	return out
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// inspect reads one field of an image with a Go template.
+func (d *daemon) inspect(image, tmpl string) string {
+	d.t.Helper()
+	return strings.TrimSpace(d.berth("image", "inspect", "--format", tmpl, image))
+}
+
+// rootfs mounts a read-only view of an image's top snapshot (the daemon
+// must be stopped: the snapshotter's database is single-user) and returns
+// the mount point.
+func (d *daemon) rootfs(chainID string) string {
+	t := d.t
+	t.Helper()
+	sn, err := snapshot.OpenOverlay(filepath.Join(d.root, "snapshots", "overlay"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sn.Close()
+	ctx := context.Background()
+	key := fmt.Sprintf("test-view-%d", time.Now().UnixNano())
+	ms, err := sn.View(ctx, key, chainID, nil)
+	if err != nil {
+		t.Fatalf("view of %s: %v", chainID, err)
+	}
+	target := t.TempDir()
+	if err := snapshot.MountAll(ms, target); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		snapshot.UnmountAll(target)
+		if sn, err := snapshot.OpenOverlay(filepath.Join(d.root, "snapshots", "overlay")); err == nil {
+			sn.Remove(ctx, key)
+			sn.Close()
+		}
+	})
+	return target
+}
+
+// counts reports how many blobs, snapshots and ingests the root holds.
+func (d *daemon) counts() (blobs, snaps, ingests int) {
+	entries, _ := os.ReadDir(filepath.Join(d.root, "content", "blobs", "sha256"))
+	blobs = len(entries)
+	entries, _ = os.ReadDir(filepath.Join(d.root, "snapshots", "overlay", "snapshots"))
+	snaps = len(entries)
+	entries, _ = os.ReadDir(filepath.Join(d.root, "content", "ingest"))
+	ingests = len(entries)
+	return
+}
