@@ -109,9 +109,10 @@ func (a *archive) read(ctx context.Context, r io.Reader) error {
 				continue
 			}
 		}
-		// Everything else (manifest.json, configs, <id>/layer.tar) is
-		// staged; layer tars are hashed into the store on the way.
-		if strings.HasSuffix(name, ".tar") || strings.HasSuffix(name, "/layer") {
+		// JSON metadata (manifest.json, configs, index.json) is staged;
+		// everything else is a layer (<id>/layer.tar, <digest>.tar.gz),
+		// hashed into the store on the way.
+		if !strings.HasSuffix(name, ".json") && name != "repositories" && name != ocispec.ImageLayoutFile {
 			d, err := a.storeUnknown(ctx, tr)
 			if err != nil {
 				return fmt.Errorf("invalid image archive: %s: %w", name, err)

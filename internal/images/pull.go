@@ -270,19 +270,29 @@ func (s *Service) download(ctx context.Context, repo *registry.Repo, desc ocispe
 	}
 	st.start(rf, w.Offset())
 	pw := &progressWriter{w: w, st: st, report: report, id: id, total: desc.Size}
-	for attempt := 1; ; attempt++ {
+	// Retry interrupted transfers from where they stopped. Only attempts
+	// that make no progress count against the limit, so a flaky but
+	// moving connection still finishes.
+	for failures := 0; ; {
 		off := w.Offset()
-		if off < desc.Size {
-			err = s.copyFrom(ctx, repo, desc.Digest, off, pw)
+		if off >= desc.Size {
+			break
 		}
+		err = s.copyFrom(ctx, repo, desc.Digest, off, pw)
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil || attempt == 4 || errdefs.IsInvalidArgument(err) || errdefs.IsNotFound(err) || errdefs.IsPermissionDenied(err) {
+		if ctx.Err() != nil || errdefs.IsInvalidArgument(err) || errdefs.IsNotFound(err) || errdefs.IsPermissionDenied(err) {
+			return err
+		}
+		if w.Offset() == off {
+			failures++
+		}
+		if failures == 4 {
 			return err
 		}
 		s.log().Warn("layer download interrupted, resuming", "digest", desc.Digest, "offset", w.Offset(), "err", err)
-		time.Sleep(time.Duration(attempt) * 300 * time.Millisecond)
+		time.Sleep(time.Duration(failures+1) * 200 * time.Millisecond)
 	}
 	report(Progress{ID: id, Status: "Verifying Checksum"})
 	return w.Commit()

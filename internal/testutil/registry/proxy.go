@@ -164,17 +164,30 @@ func (c *corruptWriter) Write(p []byte) (int, error) {
 func Times(n int, f Fault) Fault {
 	var mu sync.Mutex
 	done := 0
-	return func(w http.ResponseWriter, r *http.Request) bool {
+	count := func() {
 		mu.Lock()
-		defer mu.Unlock() // serialises faulty requests; fine for tests
-		if done >= n {
+		done++
+		mu.Unlock()
+	}
+	return func(w http.ResponseWriter, r *http.Request) (answered bool) {
+		mu.Lock()
+		spent := done >= n
+		mu.Unlock()
+		if spent {
 			return false
 		}
-		if f(w, r) {
-			done++
-			return true
-		}
-		return false
+		// Faults that cut the connection answer by panicking with
+		// http.ErrAbortHandler; they count too.
+		defer func() {
+			if p := recover(); p != nil {
+				count()
+				panic(p)
+			}
+			if answered {
+				count()
+			}
+		}()
+		return f(w, r)
 	}
 }
 
