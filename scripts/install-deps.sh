@@ -7,7 +7,7 @@ set -euo pipefail
 # as peers, jq for scripts. Bench: hyperfine. Drop-in checks: podman, containerd.
 pkgs=(libseccomp-dev pkg-config busybox-static jq runc crun hyperfine time)
 if [[ "${BERTH_DEPS_FULL:-0}" == 1 ]]; then
-	pkgs+=(podman containerd skopeo umoci docker-registry containernetworking-plugins iptables)
+	pkgs+=(podman containerd skopeo umoci docker-registry containernetworking-plugins iptables docker.io)
 fi
 
 missing=()

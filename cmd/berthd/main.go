@@ -97,6 +97,7 @@ type daemon struct {
 type snapshotterWithDirect interface {
 	snapshot.Snapshotter
 	snapshot.DirectWriter
+	DeferSync()
 }
 
 func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
@@ -128,6 +129,10 @@ func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		return nil, fmt.Errorf("snapshotter %s: %w", cfg.Snapshotter, err)
 	}
 	d.snaps = snaps
+	// Pulls flush once, in the background, instead of per blob and per
+	// layer (internal/images/durable.go says how crashes stay safe).
+	cs.NoSync = true
+	snaps.DeferSync()
 	hub := events.NewHub()
 	d.imgs = &images.Service{
 		Content:   cs,
@@ -136,6 +141,7 @@ func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		Registry:  registry.New(registry.Config{Mirrors: cfg.Registry.Mirrors, Insecure: cfg.Registry.Insecure}),
 		Log:       log,
 		Downloads: cfg.MaxConcurrentDownloads,
+		SyncDirs:  []string{filepath.Join(cfg.Root, "content"), filepath.Join(cfg.Root, "snapshots")},
 		Publish: func(e images.Event) {
 			hub.Publish(events.Event{Type: "image", Action: e.Action, ID: firstNonEmpty(e.Name, e.ID), Attributes: map[string]string{"name": e.Name}})
 		},
@@ -161,6 +167,9 @@ func (d *daemon) recover() {
 		for _, l := range leases {
 			d.meta.DeleteLease(l.ID)
 		}
+	}
+	if err := d.imgs.Recover(ctx); err != nil {
+		d.log.Warn("recovering images", "err", err)
 	}
 	os.RemoveAll(filepath.Join(d.cfg.Root, "tmp"))
 	os.MkdirAll(filepath.Join(d.cfg.Root, "tmp"), 0o700)
@@ -206,6 +215,7 @@ func (d *daemon) serve() error {
 	// of clients that stay connected) so shutdown does not wait on them.
 	base, stop := context.WithCancel(context.Background())
 	defer stop()
+	d.imgs.StartSyncer(base)
 	srv := &http.Server{Handler: d.api.Handler(), ReadHeaderTimeout: 30 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return base }}
 	sigs := make(chan os.Signal, 1)
@@ -220,6 +230,9 @@ func (d *daemon) serve() error {
 		defer cancel()
 		stop()
 		srv.Shutdown(ctx)
+		if err := d.imgs.Flush(); err != nil {
+			d.log.Warn("flushing images at shutdown", "err", err)
+		}
 		os.Remove(d.cfg.Socket)
 		return nil
 	case err := <-errc:

@@ -33,6 +33,10 @@ type Info struct {
 // Store is a blob store rooted at a directory.
 type Store struct {
 	root string
+	// NoSync skips the fsync of each committed blob; the owner then
+	// flushes the filesystem before relying on blobs surviving a power
+	// cut (berthd does, once per pull).
+	NoSync bool
 
 	mu      sync.Mutex
 	writers map[digest.Digest]chan struct{} // closed when the active writer lets go

@@ -178,8 +178,10 @@ func (w *Writer) Commit() error {
 		}
 		return errdefs.InvalidArgument("content digest mismatch: got %s, want %s", got, w.want)
 	}
-	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("ingest %s: %w", w.want, err)
+	if !w.s.NoSync {
+		if err := w.f.Sync(); err != nil {
+			return fmt.Errorf("ingest %s: %w", w.want, err)
+		}
 	}
 	blob, _ := w.s.blobPath(w.want)
 	if err := os.MkdirAll(filepath.Dir(blob), 0o700); err != nil {
@@ -191,7 +193,9 @@ func (w *Writer) Commit() error {
 	if err := os.Rename(w.f.Name(), blob); err != nil {
 		return fmt.Errorf("commit %s: %w", w.want, err)
 	}
-	syncDir(filepath.Dir(blob))
+	if !w.s.NoSync {
+		syncDir(filepath.Dir(blob))
+	}
 	w.discard()
 	return nil
 }

@@ -24,6 +24,9 @@ type Image struct {
 	Size        int64              `json:"size"`                  // unpacked bytes
 	Created     time.Time          `json:"created"`               // from the config
 	Added       time.Time          `json:"added"`                 // when it arrived here
+	// Unsynced is the boot ID under which the image was recorded before
+	// its data was flushed to disk ("" once flushed; see durable.go).
+	Unsynced string `json:"unsynced,omitempty"`
 }
 
 // Layer is one layer: its blob and what it unpacks to.

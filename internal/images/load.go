@@ -54,6 +54,7 @@ func (s *Service) Load(ctx context.Context, r io.Reader, tmpDir string, progress
 	if err != nil {
 		return nil, err
 	}
+	s.scheduleSync()
 	for _, n := range loaded {
 		s.publish("load", "", n)
 	}
@@ -404,4 +405,3 @@ func (a *archive) register(ctx context.Context, target, mdesc ocispec.Descriptor
 	}
 	return out, nil
 }
-

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -126,6 +128,7 @@ func (s *Service) Pull(ctx context.Context, ref reference.Reference, opts PullOp
 	if err != nil {
 		return Image{}, err
 	}
+	s.scheduleSync()
 	report(Progress{Status: "Digest: " + target.Digest.String()})
 	name := ref.Familiar()
 	if fresh {
@@ -227,20 +230,24 @@ func (s *Service) fetchLayers(ctx context.Context, repo *registry.Repo, lease st
 			return nil
 		})
 	}
-	g.Go(func() error {
-		parent := ""
-		for i, l := range layers {
-			if needUnpack[i] {
-				n, err := s.unpackLayer(ctx, lease, l, parent, streams[i], report)
-				if err != nil {
-					return err
+	if rb, ok := s.Snaps.(Rebaser); ok {
+		s.unpackParallel(ctx, g, rb, lease, layers, needUnpack, streams, sizes, report)
+	} else {
+		g.Go(func() error {
+			parent := ""
+			for i, l := range layers {
+				if needUnpack[i] {
+					n, err := s.unpackLayer(ctx, lease, l, parent, streams[i], report, nil)
+					if err != nil {
+						return err
+					}
+					sizes[i] = n
 				}
-				sizes[i] = n
+				parent = l.ChainID.String()
 			}
-			parent = l.ChainID.String()
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
@@ -339,9 +346,69 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Rebaser is a snapshotter whose layers hold only their own changes
+// (overlay), so a layer can be unpacked without its parent and chained
+// onto it afterwards.
+type Rebaser interface {
+	CommitOnto(ctx context.Context, name, key, parent string, labels map[string]string) error
+}
+
+// unpackParallel unpacks every layer at once into parentless snapshots
+// (at most one per CPU at a time) and commits them in order, each onto
+// the one below, as soon as that one is committed.
+func (s *Service) unpackParallel(ctx context.Context, g *errgroup.Group, rb Rebaser, lease string, layers []Layer,
+	needUnpack []bool, streams []*growing, sizes []int64, report func(Progress)) {
+	done := make([]chan struct{}, len(layers))
+	for i := range layers {
+		done[i] = make(chan struct{})
+		if !needUnpack[i] {
+			close(done[i])
+		}
+	}
+	slots := make(chan struct{}, max(2, runtime.NumCPU()))
+	for i, l := range layers {
+		if !needUnpack[i] {
+			continue
+		}
+		parent := ""
+		if i > 0 {
+			parent = layers[i-1].ChainID.String()
+		}
+		g.Go(func() error {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			var once sync.Once
+			release := func() { once.Do(func() { <-slots }) }
+			defer release()
+			commit := func(key string) error {
+				release() // extraction is done; waiting for the parent costs no CPU
+				if i > 0 {
+					select {
+					case <-done[i-1]:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}
+				return rb.CommitOnto(ctx, l.ChainID.String(), key, parent, nil)
+			}
+			n, err := s.unpackLayer(ctx, lease, l, "", streams[i], report, commit)
+			if err != nil {
+				return err
+			}
+			sizes[i] = n
+			close(done[i])
+			return nil
+		})
+	}
+}
+
 // unpackLayer extracts one layer into a fresh snapshot on parent and
-// commits it under the layer's chain ID once the blob is verified.
-func (s *Service) unpackLayer(ctx context.Context, lease string, l Layer, parent string, st *growing, report func(Progress)) (int64, error) {
+// commits it under the layer's chain ID once the blob is verified (with
+// commit, if given, instead of a plain Commit).
+func (s *Service) unpackLayer(ctx context.Context, lease string, l Layer, parent string, st *growing, report func(Progress), commit func(key string) error) (int64, error) {
 	var rnd [6]byte
 	rand.Read(rnd[:])
 	key := "extract-" + hex.EncodeToString(rnd[:]) + "-" + short(l.ChainID)
@@ -367,7 +434,9 @@ func (s *Service) unpackLayer(ctx context.Context, lease string, l Layer, parent
 	}
 	id := short(l.Blob.Digest)
 	r := &extractProgress{r: st.reader(ctx), report: report, id: id, total: l.Blob.Size}
+	t0 := time.Now()
 	res, err := unpack.Apply(ctx, dir, r, l.DiffID, unpack.Options{Whiteouts: mode})
+	t1 := time.Now()
 	if err != nil {
 		if derr := st.wait(); derr != nil {
 			err = derr // a bad download explains a bad stream
@@ -377,7 +446,14 @@ func (s *Service) unpackLayer(ctx context.Context, lease string, l Layer, parent
 	if err := st.wait(); err != nil {
 		return 0, fmt.Errorf("layer %s: %w", l.Blob.Digest, err)
 	}
-	if err := s.Snaps.Commit(ctx, l.ChainID.String(), key, nil); err != nil && !errdefs.IsAlreadyExists(err) {
+	if commit == nil {
+		commit = func(key string) error { return s.Snaps.Commit(ctx, l.ChainID.String(), key, nil) }
+	}
+	t2 := time.Now()
+	err = commit(key)
+	s.log().Debug("layer unpacked", "layer", id, "files", res.Files, "bytes", res.Size,
+		"extract", t1.Sub(t0), "verify-wait", t2.Sub(t1), "commit", time.Since(t2))
+	if err != nil && !errdefs.IsAlreadyExists(err) {
 		return 0, fmt.Errorf("layer %s: %w", l.Blob.Digest, err)
 	} else if err != nil {
 		s.Snaps.Remove(ctx, key) // a concurrent pull committed the same layer

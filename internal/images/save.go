@@ -146,4 +146,3 @@ func layerDigests(img Image) []digest.Digest {
 	}
 	return out
 }
-

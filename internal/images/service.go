@@ -45,7 +45,12 @@ type Service struct {
 	// hold, as GC roots.
 	InUse func(id string) bool
 
-	gcMu sync.Mutex // one collection at a time; pulls hold leases instead
+	// SyncDirs are the directories (content, snapshots) whose
+	// filesystems the background flusher syncs; see durable.go.
+	SyncDirs []string
+
+	gcMu    sync.Mutex // one collection at a time; pulls hold leases instead
+	syncReq chan struct{}
 }
 
 func (s *Service) publish(action, id, name string) {

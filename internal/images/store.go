@@ -27,6 +27,9 @@ func (s *Service) record(img Image, ref reference.Reference, repoDigest string) 
 		} else {
 			fresh = true
 		}
+		if len(s.SyncDirs) > 0 && (gerr != nil || old.Unsynced != "") {
+			img.Unsynced = bootID()
+		}
 		if repoDigest != "" && !slices.Contains(img.RepoDigests, repoDigest) {
 			img.RepoDigests = append(img.RepoDigests, repoDigest)
 		}

@@ -12,6 +12,12 @@ import (
 )
 
 func (c *core) Commit(ctx context.Context, name, key string, labels map[string]string) error {
+	return c.commit(ctx, name, key, "", false, labels)
+}
+
+// commit commits key as name; with rebase, the snapshot (prepared without
+// a parent) is committed on top of parent.
+func (c *core) commit(ctx context.Context, name, key, parent string, rebase bool, labels map[string]string) error {
 	if err := checkKey(name); err != nil {
 		return err
 	}
@@ -25,6 +31,23 @@ func (c *core) Commit(ctx context.Context, name, key string, labels map[string]s
 		}
 		if r.Kind != KindActive {
 			return r, errdefs.FailedPrecondition("commit %q: snapshot is %s, only active snapshots can be committed", key, r.Kind)
+		}
+		if rebase {
+			if r.Parent != "" {
+				return r, errdefs.FailedPrecondition("commit %q onto %q: the snapshot already has parent %q", key, parent, r.Parent)
+			}
+			if parent != "" {
+				p, ok, err := m.get(parent)
+				if err != nil {
+					return r, err
+				}
+				if !ok {
+					return r, errdefs.NotFound("commit %q: parent %q not found", key, parent)
+				}
+				if p.Kind != KindCommitted {
+					return r, errdefs.FailedPrecondition("commit %q: parent %q is %s, not committed", key, parent, p.Kind)
+				}
+			}
 		}
 		if name != key {
 			if _, ok, err := m.get(name); err != nil {
@@ -49,7 +72,9 @@ func (c *core) Commit(ctx context.Context, name, key string, labels map[string]s
 	}
 	// Layers are written without fsync (an unpack would crawl); once the
 	// record says committed, a power cut must not leave truncated files.
-	if err := syncFS(c.fsDir(r.ID)); err != nil {
+	if c.deferSync {
+		// The caller flushes later.
+	} else if err := syncFS(c.fsDir(r.ID)); err != nil {
 		return fmt.Errorf("commit %q: %w", key, err)
 	}
 	return c.db.Update(func(tx *bolt.Tx) error {
@@ -66,6 +91,9 @@ func (c *core) Commit(ctx context.Context, name, key string, labels map[string]s
 		}
 		now := time.Now().UTC()
 		r.Kind, r.Created, r.Updated = KindCommitted, now, now
+		if rebase {
+			r.Parent = parent
+		}
 		r.Size, r.Inodes = u.Size, u.Inodes
 		if labels != nil {
 			r.Labels = maps.Clone(labels)

@@ -48,6 +48,9 @@ type core struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// deferSync leaves flushing committed layers to the caller (see
+	// DeferSync).
+	deferSync bool
 }
 
 func openCore(root string, drv driver) (*core, error) {
@@ -243,3 +246,9 @@ func (c *core) Close() error {
 	c.closeOnce.Do(func() { c.closeErr = c.db.Close() })
 	return c.closeErr
 }
+
+// DeferSync makes Commit skip its syncfs: the caller promises to flush
+// the filesystem itself before it relies on the layer surviving a power
+// cut (berthd syncs once per pull, off the critical path, and forgets
+// images whose sync a crash interrupted).
+func (c *core) DeferSync() { c.deferSync = true }

@@ -144,3 +144,12 @@ func fsType(path string) string {
 	}
 	return fmt.Sprintf("type %#x", st.Type)
 }
+
+// CommitOnto commits active snapshot key, prepared without a parent, as
+// name on top of the committed snapshot parent. It is sound for overlay
+// only: an overlay layer's directory holds just its own changes
+// (whiteouts included), never a copy of its parents, so the layers of an
+// image can be unpacked side by side and chained afterwards.
+func (o *Overlay) CommitOnto(ctx context.Context, name, key, parent string, labels map[string]string) error {
+	return o.commit(ctx, name, key, parent, true, labels)
+}

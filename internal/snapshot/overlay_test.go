@@ -55,3 +55,65 @@ func TestOverlayLongChain(t *testing.T) {
 		})
 	}
 }
+
+// Layers unpacked side by side, without parents, then chained.
+func TestOverlayCommitOnto(t *testing.T) {
+	testutil.RequireRoot(t)
+	ctx := context.Background()
+	o, err := OpenOverlay(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	write := func(key string, files map[string]string) {
+		if _, err := o.Prepare(ctx, key, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		dir, err := o.UpperDir(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, body := range files {
+			if err := os.WriteFile(dir+"/"+n, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write("x1", map[string]string{"a": "1", "shared": "lower"})
+	write("x2", map[string]string{"b": "2", "shared": "upper"})
+	if err := o.CommitOnto(ctx, "L2", "x2", "L1", nil); err == nil || !strings.Contains(err.Error(), `"L1" not found`) {
+		t.Fatalf("onto a missing parent: %v", err)
+	}
+	if err := o.Commit(ctx, "L1", "x1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.CommitOnto(ctx, "L2", "x2", "L1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := o.Stat(ctx, "L2"); err != nil || info.Parent != "L1" {
+		t.Fatalf("L2: %+v %v", info, err)
+	}
+	if err := o.Remove(ctx, "L1"); err == nil {
+		t.Error("removed a parent with a child")
+	}
+	ms, err := o.View(ctx, "v", "L2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := t.TempDir()
+	if err := MountAll(ms, target); err != nil {
+		t.Fatal(err)
+	}
+	defer UnmountAll(target)
+	for n, want := range map[string]string{"a": "1", "b": "2", "shared": "upper"} {
+		if b, err := os.ReadFile(target + "/" + n); err != nil || string(b) != want {
+			t.Errorf("%s = %q %v, want %q", n, b, err, want)
+		}
+	}
+	if _, err := o.Prepare(ctx, "x3", "L2", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.CommitOnto(ctx, "L3", "x3", "L1", nil); err == nil || !strings.Contains(err.Error(), "already has parent") {
+		t.Errorf("rebase of a parented snapshot: %v", err)
+	}
+}
