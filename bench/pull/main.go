@@ -42,6 +42,10 @@ type tool struct {
 	stop  func()
 }
 
+// settle is how long deletions are left to age before measured pulls
+// (ext4 treats inodes freed within the last 5 s as recently deleted).
+const settle = 6 * time.Second
+
 type sample struct {
 	Tool, Image string
 	Seconds     float64
@@ -128,11 +132,20 @@ func run(n int, dir string, toolNames, imageNames []string, repo string, jsonOut
 			order := slices.Clone(tools)
 			rot := round % len(order)
 			order = append(order[rot:], order[:rot]...)
+			// Cold for everyone: remove every tool's copy first, then let
+			// the deletions settle. ext4 skips inodes freed in the last
+			// seconds when it allocates new ones, so a pull right after a
+			// big delete pays for it; deleting all copies up front and
+			// waiting keeps that cost off every measured pull.
 			for _, t := range order {
-				ref := refs[img]
-				if err := t.clean(ref); err != nil {
+				if err := t.clean(refs[img]); err != nil {
 					return fmt.Errorf("%s: clean before pull: %w", t.name, err)
 				}
+			}
+			exec.Command("sync").Run()
+			time.Sleep(settle)
+			for _, t := range order {
+				ref := refs[img]
 				exec.Command("sync").Run()
 				cmd := t.pull(ref)
 				var out bytes.Buffer
