@@ -256,7 +256,7 @@ func (s *Service) fetchLayers(ctx context.Context, repo *registry.Repo, lease st
 
 // download fetches one blob into the content store, resuming partial
 // data and retrying interrupted transfers from where they stopped.
-func (s *Service) download(ctx context.Context, repo *registry.Repo, desc ocispec.Descriptor, st *growing, report func(Progress)) error {
+func (s *Service) download(ctx context.Context, repo *registry.Repo, desc ocispec.Descriptor, st *growing, report func(Progress)) (err error) {
 	id := short(desc.Digest)
 	w, err := s.Content.Writer(ctx, desc.Digest, desc.Size)
 	if errdefs.IsAlreadyExists(err) {
@@ -270,7 +270,15 @@ func (s *Service) download(ctx context.Context, repo *registry.Repo, desc ocispe
 	if err != nil {
 		return err
 	}
-	defer w.Close()
+	defer func() {
+		// Partial data is kept for a resume only when the network broke;
+		// after a local failure (a full disk, a bad stream) it only
+		// takes space.
+		if err != nil && !errdefs.IsUnavailable(err) && ctx.Err() == nil {
+			w.Discard()
+		}
+		w.Close()
+	}()
 	rf, err := w.OpenReader()
 	if err != nil {
 		return err
@@ -289,7 +297,7 @@ func (s *Service) download(ctx context.Context, repo *registry.Repo, desc ocispe
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil || errdefs.IsInvalidArgument(err) || errdefs.IsNotFound(err) || errdefs.IsPermissionDenied(err) {
+		if ctx.Err() != nil || pw.werr != nil || errdefs.IsInvalidArgument(err) || errdefs.IsNotFound(err) || errdefs.IsPermissionDenied(err) {
 			return err
 		}
 		if w.Offset() == off {
@@ -317,8 +325,8 @@ func (s *Service) copyFrom(ctx context.Context, repo *registry.Repo, d digest.Di
 		}
 	}
 	if _, err := io.Copy(w, body); err != nil {
-		if errdefs.IsInvalidArgument(err) {
-			return err
+		if pw, ok := w.(*progressWriter); ok && pw.werr != nil {
+			return fmt.Errorf("blob %s: %w", d, pw.werr) // local: not worth a retry
 		}
 		return errdefs.Unavailable("blob %s: transfer interrupted: %v", d, err)
 	}
@@ -326,6 +334,7 @@ func (s *Service) copyFrom(ctx context.Context, repo *registry.Repo, d digest.Di
 }
 
 type progressWriter struct {
+	werr   error // the store's write error, as opposed to the network's
 	w      io.Writer
 	st     *growing
 	report func(Progress)
@@ -337,6 +346,9 @@ type progressWriter struct {
 
 func (p *progressWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
+	if err != nil {
+		p.werr = err
+	}
 	p.st.advance(int64(n))
 	p.n += int64(n)
 	if now := time.Now(); now.Sub(p.last) > 100*time.Millisecond {
