@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The main job, end to end on a fresh Debian machine as root: install what
-# Berth needs, build and install it, then run a container from a bundle
-# whose rootfs is Debian's busybox-static.
+# Berth needs, build and install it, run a container from a bundle whose
+# rootfs is Debian's busybox-static, then start berthd and move a locally
+# built busybox image through it: load, list, push to a registry on
+# loopback, remove, pull back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/install-deps.sh
+BERTH_DEPS_FULL=1 ./scripts/install-deps.sh
 make build
 make install
 
@@ -25,3 +27,36 @@ mv "$bundle/config.json.new" "$bundle/config.json"
 id="demo-$$"
 echo "+ berth-oci run --bundle $bundle $id"
 berth-oci run --bundle "$bundle" "$id"
+
+# berthd: started unless one already answers on the default socket.
+if ! berth version >/dev/null 2>&1; then
+	echo "+ berthd (log: /var/log/berthd.log)"
+	nohup berthd >>/var/log/berthd.log 2>&1 &
+	for _ in $(seq 100); do berth version >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+berth version
+
+work=$(mktemp -d /tmp/berth-demo-img.XXXXXX)
+trap 'rm -rf "$bundle" "$work"; [[ -n ${reg_pid:-} ]] && kill "$reg_pid" 2>/dev/null; true' EXIT
+echo "+ building demo/busybox:latest from /bin/busybox"
+go run ./bench/imagegen -kind busybox -repo demo/busybox -docker-archive "$work/busybox.tar" >/dev/null
+berth load -i "$work/busybox.tar"
+berth images
+
+# A registry on loopback (Debian docker-registry): push, remove, pull back.
+port=5077
+cat >"$work/registry.yml" <<EOF2
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $work/registry}}
+http: {addr: 127.0.0.1:$port}
+EOF2
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+reg_pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+berth tag demo/busybox:latest "127.0.0.1:$port/demo/busybox:1"
+berth push "127.0.0.1:$port/demo/busybox:1"
+berth rmi "127.0.0.1:$port/demo/busybox:1" demo/busybox:latest
+berth pull "127.0.0.1:$port/demo/busybox:1"
+berth image inspect --format '{{.Id}} {{json .Config.Cmd}} {{.Os}}/{{.Architecture}}' "127.0.0.1:$port/demo/busybox:1"
+berth images

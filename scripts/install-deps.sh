@@ -5,7 +5,7 @@ set -euo pipefail
 
 # Build: cgo seccomp for berth-oci. Tests: busybox-static test images, runc/crun
 # as peers, jq for scripts. Bench: hyperfine. Drop-in checks: podman, containerd.
-pkgs=(libseccomp-dev pkg-config busybox-static jq runc crun hyperfine time)
+pkgs=(libseccomp-dev pkg-config busybox-static jq runc crun hyperfine time curl)
 if [[ "${BERTH_DEPS_FULL:-0}" == 1 ]]; then
 	pkgs+=(podman containerd skopeo umoci docker-registry containernetworking-plugins iptables docker.io)
 fi

@@ -28,6 +28,19 @@ func (s *Service) Load(ctx context.Context, r io.Reader, tmpDir string, progress
 	if progress == nil {
 		progress = func(Progress) {}
 	}
+	// Layers come from the archive, not a registry: say so, as docker does.
+	outer := progress
+	progress = func(p Progress) {
+		switch p.Status {
+		case "Extracting":
+			p.Status = "Loading layer"
+		case "Pull complete":
+			p.Status = "Loaded layer"
+		case "Pulling fs layer", "Download complete", "Verifying Checksum", "Already exists":
+			return
+		}
+		outer(p)
+	}
 	lease, err := s.Meta.CreateLease(leaseTTL)
 	if err != nil {
 		return nil, err
