@@ -159,15 +159,11 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-// recover drops what a previous daemon left mid-operation: no pull is in
-// flight at start, so every lease is stale.
+// recover cleans up after a previous daemon: images whose flush a crash
+// interrupted, staging files, and whatever GC finds unreferenced (leases
+// are in memory, so nothing of an interrupted pull is protected now).
 func (d *daemon) recover() {
 	ctx := context.Background()
-	if leases, err := d.meta.ActiveLeases(time.Now()); err == nil {
-		for _, l := range leases {
-			d.meta.DeleteLease(l.ID)
-		}
-	}
 	if err := d.imgs.Recover(ctx); err != nil {
 		d.log.Warn("recovering images", "err", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,7 +16,12 @@ import (
 )
 
 // DB is the metadata database.
-type DB struct{ bolt *bolt.DB }
+type DB struct {
+	bolt *bolt.DB
+
+	leaseOnce sync.Once
+	leases    *leaseSet
+}
 
 // Open opens (creating) the database. bbolt's file lock makes a second
 // daemon on the same root fail here instead of corrupting state.
