@@ -42,9 +42,12 @@ type tool struct {
 	stop  func()
 }
 
-// settle is how long deletions are left to age before measured pulls
-// (ext4 treats inodes freed within the last 5 s as recently deleted).
-const settle = 6 * time.Second
+// settle is how long deletions are left to age before measured pulls:
+// ext4 without a journal (this machine's root) skips inodes freed in the
+// last 60 s (360 s while their table block is dirty, hence the sync) when
+// it allocates new ones, scanning past each, so a pull soon after a big
+// delete creates files several times slower, whichever tool runs it.
+var settle = 65 * time.Second
 
 type sample struct {
 	Tool, Image string
@@ -58,6 +61,7 @@ func main() {
 	imagesFlag := flag.String("images", "small,large", "images: small (~50 MiB, 3 layers), large (~110 MiB, 6 layers, 20k files)")
 	repo := flag.String("repo", ".", "berth source tree (bin/berthd, bin/berth)")
 	jsonOut := flag.Bool("json", false, "print samples as JSON")
+	flag.DurationVar(&settle, "settle", settle, "wait after removing the images before the measured pulls")
 	flag.Parse()
 	if err := run(*n, *dir, strings.Split(*toolsFlag, ","), strings.Split(*imagesFlag, ","), *repo, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/pull:", err)
@@ -133,10 +137,8 @@ func run(n int, dir string, toolNames, imageNames []string, repo string, jsonOut
 			rot := round % len(order)
 			order = append(order[rot:], order[:rot]...)
 			// Cold for everyone: remove every tool's copy first, then let
-			// the deletions settle. ext4 skips inodes freed in the last
-			// seconds when it allocates new ones, so a pull right after a
-			// big delete pays for it; deleting all copies up front and
-			// waiting keeps that cost off every measured pull.
+			// the deletions age (see settle) so no measured pull pays for
+			// a delete.
 			for _, t := range order {
 				if err := t.clean(refs[img]); err != nil {
 					return fmt.Errorf("%s: clean before pull: %w", t.name, err)
