@@ -16,7 +16,7 @@ GO_TAGS := grpcnotrace osusergo netgo
 demo: ## the main job: install deps, build, install, run a busybox container
 	./scripts/demo.sh
 
-.PHONY: all build install deps deps-full demo test test-unit test-integration vet fuzz bench clean help
+.PHONY: all build install deps deps-full demo test test-unit test-integration vet fuzz bench bench-pull clean help
 
 all: build
 
@@ -71,6 +71,9 @@ fuzz: ## run each fuzz target briefly
 
 bench: build ## berth-oci vs runc vs crun, side by side
 	./bench/oci-run.sh
+
+bench-pull: build deps-full ## cold pulls: berth vs containerd, dockerd, podman
+	$(GO) run ./bench/pull -n 3
 
 clean:
 	rm -rf bin

@@ -190,7 +190,13 @@ func (d *daemon) inspect(image, tmpl string) string {
 func (d *daemon) rootfs(chainID string) string {
 	t := d.t
 	t.Helper()
-	sn, err := snapshot.OpenOverlay(filepath.Join(d.root, "snapshots", "overlay"))
+	open := func() (snapshot.Snapshotter, error) {
+		if strings.Contains(d.extra, `snapshotter = "native"`) {
+			return snapshot.OpenNative(filepath.Join(d.root, "snapshots", "native"))
+		}
+		return snapshot.OpenOverlay(filepath.Join(d.root, "snapshots", "overlay"))
+	}
+	sn, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +213,7 @@ func (d *daemon) rootfs(chainID string) string {
 	}
 	t.Cleanup(func() {
 		snapshot.UnmountAll(target)
-		if sn, err := snapshot.OpenOverlay(filepath.Join(d.root, "snapshots", "overlay")); err == nil {
+		if sn, err := open(); err == nil {
 			sn.Remove(ctx, key)
 			sn.Close()
 		}

@@ -26,8 +26,14 @@ func (d *daemon) topChain(image string) string {
 }
 
 func TestPullUnpackInspect(t *testing.T) {
+	for _, sn := range []string{"overlay", "native"} {
+		t.Run(sn, func(t *testing.T) { testPullUnpackInspect(t, sn) })
+	}
+}
+
+func testPullUnpackInspect(t *testing.T, snapshotter string) {
 	r := reg.Start(t)
-	d := startDaemon(t, "")
+	d := startDaemon(t, "snapshotter = \""+snapshotter+"\"\n")
 	img := reg.BusyboxImage(t,
 		reg.WithLayer(reg.Reg("etc/motd", 0o644, "hello from layer 2\n"), reg.Dir("srv", 0o755), reg.Reg("srv/a", 0o600, "a"), reg.Reg("srv/b", 0o644, "b"), reg.Reg("gone", 0o644, "x")),
 		reg.WithLayer(reg.Whiteout("gone"), reg.OpaqueWhiteout("srv"), reg.Reg("srv/c", 0o644, "c")),
