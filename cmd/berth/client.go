@@ -18,6 +18,7 @@ const apiVersion = "1.51"
 
 // client is a minimal Docker Engine API client over a unix socket.
 type client struct {
+	host string
 	base string
 	http *http.Client
 }
@@ -30,7 +31,7 @@ func newClient(host string) *client {
 		},
 		DisableCompression: true,
 	}
-	return &client{base: "http://berth/v" + apiVersion, http: &http.Client{Transport: tr}}
+	return &client{host: host, base: "http://berth/v" + apiVersion, http: &http.Client{Transport: tr}}
 }
 
 // do sends a request and turns an error status into a classed error

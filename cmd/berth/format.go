@@ -37,7 +37,7 @@ var templateFuncs = template.FuncMap{
 // writeList prints rows as docker does for --format: "" or "table" for
 // the default table, "table <tmpl>" for a custom table, "json" for one
 // JSON object per line, or a bare Go template per row.
-func writeList[T any](w io.Writer, format, defaultTable string, rows []T) error {
+func writeList[T any](w io.Writer, format, defaultTable string, rows []T, titles ...map[string]string) error {
 	switch {
 	case format == "json":
 		enc := json.NewEncoder(w)
@@ -65,7 +65,15 @@ func writeList[T any](w io.Writer, format, defaultTable string, rows []T) error 
 		tw = tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
 		out = tw
 		// The header is the template rendered with column names.
-		if err := tmpl.Execute(out, headerRow(format)); err != nil {
+		h := headerRow(format)
+		for _, t := range titles {
+			for k, v := range t {
+				if _, ok := h[k]; ok {
+					h[k] = v
+				}
+			}
+		}
+		if err := tmpl.Execute(out, h); err != nil {
 			return err
 		}
 		fmt.Fprintln(out)

@@ -26,22 +26,44 @@ func (c *cli) imageInspectCmd() *cobra.Command {
 	return cmd
 }
 
-// inspectCmd is the top-level inspect; today it knows images.
+// inspectCmd is the top-level inspect: containers first, then images, as
+// docker does.
 func (c *cli) inspectCmd() *cobra.Command {
-	cmd := c.imageInspectCmd()
-	cmd.Short = "Return low-level information on Berth objects"
-	var typ string
-	cmd.Flags().StringVar(&typ, "type", "", "only inspect objects of this type (image)")
+	var format, typ string
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
+		Short: "Return low-level information on Berth objects",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch typ {
+			case "container":
+				return c.inspect(cmd, args, format, "/containers/%s/json")
+			case "image":
+				return c.inspect(cmd, args, format, "/images/%s/json")
+			case "":
+				return c.inspect(cmd, args, format, "/containers/%s/json", "/images/%s/json")
+			}
+			return fmt.Errorf("%q is not a valid value for --type", typ)
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "format output using a Go template or json")
+	cmd.Flags().StringVar(&typ, "type", "", "only inspect objects of this type (container, image)")
 	return cmd
 }
 
 // inspect prints objects as a JSON array, or each through a template.
-func (c *cli) inspect(cmd *cobra.Command, names []string, format, pathFmt string) error {
+func (c *cli) inspect(cmd *cobra.Command, names []string, format string, pathFmts ...string) error {
 	var objs []json.RawMessage
 	var failed []string
 	for _, n := range names {
 		var raw json.RawMessage
-		if err := c.api.getJSON(cmd.Context(), fmt.Sprintf(pathFmt, escapeName(n)), nil, &raw); err != nil {
+		var err error
+		for _, pf := range pathFmts {
+			if err = c.api.getJSON(cmd.Context(), fmt.Sprintf(pf, escapeName(n)), nil, &raw); !errdefs.IsNotFound(err) {
+				break
+			}
+		}
+		if err != nil {
 			if errdefs.IsNotFound(err) {
 				failed = append(failed, "Error: No such object: "+n)
 				continue

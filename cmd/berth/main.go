@@ -42,12 +42,28 @@ func main() {
 		withName(c.imageInspectCmd(), "inspect"), withName(c.rmiCmd(), "rm"), withName(c.tagCmd(), "tag"),
 		withName(c.saveCmd(), "save"), withName(c.loadCmd(), "load"), c.imagePruneCmd(), withName(c.historyCmd(), "history"),
 	)
+	ctrs := &cobra.Command{Use: "container", Short: "Manage containers"}
+	ctrs.AddCommand(
+		withName(c.psCmd(), "ls"), c.runCmd(), c.createCmd(), c.startCmd(),
+		c.stopCmd("stop", "/stop", "Stop one or more running containers"),
+		c.stopCmd("restart", "/restart", "Restart one or more containers"),
+		c.killCmd(), c.rmCmd(), c.logsCmd(), c.waitCmd(), c.renameCmd(),
+		c.simpleCmd("pause CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", "/pause", nil, nil),
+		c.simpleCmd("unpause CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers", "/unpause", nil, nil),
+		c.containerInspectCmd(), c.containerPruneCmd(),
+	)
 	system := &cobra.Command{Use: "system", Short: "Manage Berth"}
 	system.AddCommand(c.dfCmd(), withName(c.infoCmd(), "info"), withName(c.eventsCmd(), "events"))
 	root.AddCommand(
 		c.pullCmd(), c.pushCmd(), c.imagesCmd(), c.rmiCmd(), c.tagCmd(), c.saveCmd(), c.loadCmd(),
 		c.historyCmd(), c.inspectCmd(), c.loginCmd(), c.logoutCmd(), c.versionCmd(), c.infoCmd(), c.eventsCmd(),
-		image, system,
+		c.runCmd(), c.createCmd(), c.startCmd(), c.psCmd(),
+		c.stopCmd("stop", "/stop", "Stop one or more running containers"),
+		c.stopCmd("restart", "/restart", "Restart one or more containers"),
+		c.killCmd(), c.rmCmd(), c.logsCmd(), c.waitCmd(), c.renameCmd(),
+		c.simpleCmd("pause CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", "/pause", nil, nil),
+		c.simpleCmd("unpause CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers", "/unpause", nil, nil),
+		image, ctrs, system,
 	)
 	if err := root.Execute(); err != nil {
 		var ex exitError

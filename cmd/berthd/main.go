@@ -11,11 +11,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/dockerapi"
 	"github.com/berth-dev/berth/internal/events"
@@ -90,6 +92,7 @@ type daemon struct {
 	meta  *metadata.DB
 	snaps snapshot.Snapshotter
 	imgs  *images.Service
+	ctrs  *container.Service
 	gc    *gc.Collector
 	api   *dockerapi.Server
 }
@@ -146,9 +149,14 @@ func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 			hub.Publish(events.Event{Type: "image", Action: e.Action, ID: firstNonEmpty(e.Name, e.ID), Attributes: map[string]string{"name": e.Name}})
 		},
 	}
-	d.gc = &gc.Collector{Content: cs, Snaps: snaps, Sources: []gc.Source{d.imgs.Roots}, IngestAge: 24 * time.Hour, Log: log}
-	d.api = &dockerapi.Server{Images: d.imgs, Events: hub, GC: d.gc, Log: log, Version: version, Root: cfg.Root, Started: time.Now()}
-	d.recover()
+	d.ctrs = &container.Service{
+		Meta: meta, Images: d.imgs, Snaps: snaps, Events: hub, Log: log,
+		Root: cfg.Root, State: cfg.State, Shim: findBinary("berth-shim"),
+		Runtimes: runtimes(cfg), Default: "berth-oci", InitPath: findInit(),
+	}
+	d.imgs.InUse = d.ctrs.InUse
+	d.gc = &gc.Collector{Content: cs, Snaps: snaps, Sources: []gc.Source{d.imgs.Roots, d.ctrs.Roots}, IngestAge: 24 * time.Hour, Log: log}
+	d.api = &dockerapi.Server{Images: d.imgs, Containers: d.ctrs, Events: hub, GC: d.gc, Log: log, Version: version, Root: cfg.Root, Started: time.Now()}
 	return d, nil
 }
 
@@ -160,12 +168,18 @@ func firstNonEmpty(a, b string) string {
 }
 
 // recover cleans up after a previous daemon: images whose flush a crash
-// interrupted, staging files, and whatever GC finds unreferenced (leases
-// are in memory, so nothing of an interrupted pull is protected now).
-func (d *daemon) recover() {
-	ctx := context.Background()
+// interrupted, containers whose shims live on or ended meanwhile, staging
+// files, and whatever GC finds unreferenced (leases are in memory, so
+// nothing of an interrupted pull is protected now).
+func (d *daemon) recover(ctx context.Context) {
 	if err := d.imgs.Recover(ctx); err != nil {
 		d.log.Warn("recovering images", "err", err)
+	}
+	if err := d.ctrs.Init(ctx); err != nil {
+		d.log.Warn("containers", "err", err)
+	}
+	if err := d.ctrs.Recover(ctx); err != nil {
+		d.log.Warn("recovering containers", "err", err)
 	}
 	os.RemoveAll(filepath.Join(d.cfg.Root, "tmp"))
 	os.MkdirAll(filepath.Join(d.cfg.Root, "tmp"), 0o700)
@@ -212,6 +226,7 @@ func (d *daemon) serve() error {
 	base, stop := context.WithCancel(context.Background())
 	defer stop()
 	d.imgs.StartSyncer(base)
+	d.recover(base)
 	srv := &http.Server{Handler: d.api.Handler(), ReadHeaderTimeout: 30 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return base }}
 	sigs := make(chan os.Signal, 1)
@@ -237,4 +252,43 @@ func (d *daemon) serve() error {
 		}
 		return err
 	}
+}
+
+// findBinary looks for a helper binary next to berthd, then on PATH.
+func findBinary(name string) string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	return name
+}
+
+// runtimes lists the OCI runtimes containers may choose: berth-oci, and
+// runc and crun when installed, plus the configured ones.
+func runtimes(cfg config) map[string]string {
+	rt := map[string]string{"berth-oci": findBinary("berth-oci")}
+	for _, n := range []string{"runc", "crun"} {
+		if p, err := exec.LookPath(n); err == nil {
+			rt[n] = p
+		}
+	}
+	for n, p := range cfg.Runtimes {
+		rt[n] = p
+	}
+	return rt
+}
+
+// findInit finds a small init for --init (tini, as Docker ships it).
+func findInit() string {
+	for _, n := range []string{"docker-init", "tini-static", "tini"} {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	return ""
 }

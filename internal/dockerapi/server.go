@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/gc"
@@ -27,13 +28,14 @@ const (
 
 // Server holds the services the routes call.
 type Server struct {
-	Images  *images.Service
-	Events  *events.Hub
-	GC      *gc.Collector
-	Log     *slog.Logger
-	Version string
-	Root    string // data root, reported by /info
-	Started time.Time
+	Images     *images.Service
+	Containers *container.Service
+	Events     *events.Hub
+	GC         *gc.Collector
+	Log        *slog.Logger
+	Version    string
+	Root       string // data root, reported by /info
+	Started    time.Time
 
 	mux *http.ServeMux
 }
@@ -43,6 +45,9 @@ func (s *Server) Handler() http.Handler {
 	s.mux = http.NewServeMux()
 	s.systemRoutes()
 	s.imageRoutes()
+	if s.Containers != nil {
+		s.containerRoutes()
+	}
 	return http.HandlerFunc(s.serve)
 }
 

@@ -1,4 +1,4 @@
-package images_test
+package daemon_test
 
 import (
 	"os"

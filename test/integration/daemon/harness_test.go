@@ -1,7 +1,7 @@
-// Package images_test drives berthd's image service end to end: the real
+// Package daemon_test drives berthd end to end (images, containers): the real
 // berthd and berth binaries, the real docker CLI, and the Debian
 // distribution registry on loopback.
-package images_test
+package daemon_test
 
 import (
 	"bytes"

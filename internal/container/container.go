@@ -1,0 +1,65 @@
+// Package container is berthd's container service: container records and
+// their lifecycle (create, start, stop, kill, wait, remove), each running
+// container supervised by its own berth-shim, and recovery of live and
+// finished containers after a daemon restart.
+package container
+
+import (
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berth-dev/berth/internal/metadata"
+)
+
+// Status values, as Docker reports them.
+const (
+	StatusCreated    = "created"
+	StatusRunning    = "running"
+	StatusPaused     = "paused"
+	StatusRestarting = "restarting"
+	StatusRemoving   = "removing"
+	StatusExited     = "exited"
+	StatusDead       = "dead"
+)
+
+// State is a container's process state.
+type State struct {
+	Status     string    `json:"status"`
+	Pid        int       `json:"pid,omitempty"`
+	ExitCode   int       `json:"exitCode"`
+	OOMKilled  bool      `json:"oomKilled,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
+	// StoppedByUser is set by stop/kill so restart policies leave the
+	// container alone (and unless-stopped survives a daemon restart).
+	StoppedByUser bool `json:"stoppedByUser,omitempty"`
+}
+
+// Running reports whether the container has a live process.
+func (s State) Running() bool { return s.Status == StatusRunning || s.Status == StatusPaused }
+
+// Container is the record of one container: what was asked for (Docker's
+// Config and HostConfig, kept as the API sent them) and where it stands.
+type Container struct {
+	ID         string                `json:"id"`
+	Name       string                `json:"name"`     // without the leading "/"
+	Image      string                `json:"image"`    // image ID
+	ImageRef   string                `json:"imageRef"` // as the user wrote it
+	Created    time.Time             `json:"created"`
+	Config     *container.Config     `json:"config"`
+	HostConfig *container.HostConfig `json:"hostConfig"`
+	State      State                 `json:"state"`
+
+	Path         string   `json:"path"` // the process, as generated
+	Args         []string `json:"args"`
+	Runtime      string   `json:"runtime"`
+	RestartCount int      `json:"restartCount"`
+	ExecIDs      []string `json:"execIDs,omitempty"`
+}
+
+var (
+	containersTable = metadata.NewTable[Container]("containers", "container")
+	namesTable      = metadata.NewTable[string]("container-names", "container name")
+)

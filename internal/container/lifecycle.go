@@ -1,0 +1,416 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/sys/signal"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/metadata"
+	"github.com/berth-dev/berth/internal/shim"
+	"github.com/berth-dev/berth/internal/snapshot"
+)
+
+// monitor waits for a running container's exit through its shim. If the
+// daemon stops first, the shim keeps the container and its exit status.
+func (s *Service) monitor(id string) {
+	cl, err := shim.Dial(s.shimDir(id))
+	if err != nil {
+		s.exited(id, s.exitFromFile(id))
+		return
+	}
+	res, err := cl.Wait(s.ctx)
+	if s.ctx.Err() != nil {
+		return // daemon shutting down; the shim carries on
+	}
+	if err != nil {
+		s.exited(id, s.exitFromFile(id))
+		return
+	}
+	s.exited(id, exitInfo{Code: res.ExitCode, At: res.ExitedAt})
+}
+
+type exitInfo struct {
+	Code      int       `json:"exitCode"`
+	At        time.Time `json:"exitedAt"`
+	OOMKilled bool      `json:"oomKilled"`
+	Error     string    `json:"-"`
+}
+
+// exitFromFile reads the status the shim recorded, for containers whose
+// shim is gone (it ended while the daemon was down, or died).
+func (s *Service) exitFromFile(id string) exitInfo {
+	b, err := os.ReadFile(filepath.Join(s.shimDir(id), "exit.json"))
+	var e exitInfo
+	if err != nil || json.Unmarshal(b, &e) != nil {
+		return exitInfo{Code: 255, At: time.Now().UTC(), Error: "container's supervisor (berth-shim) exited without recording a status"}
+	}
+	return e
+}
+
+// exited records an exit, releases the rootfs, and applies --rm and the
+// restart policy.
+func (s *Service) exited(id string, e exitInfo) {
+	unlock := s.lock(id)
+	c, err := s.update(id, func(c *Container) error {
+		if !c.State.Running() {
+			return ErrNotModified
+		}
+		c.State.Status = StatusExited
+		c.State.ExitCode = e.Code
+		c.State.FinishedAt = e.At
+		if c.State.FinishedAt.IsZero() {
+			c.State.FinishedAt = time.Now().UTC()
+		}
+		c.State.Pid = 0
+		c.State.OOMKilled = e.OOMKilled
+		c.State.Error = e.Error
+		return nil
+	})
+	if err == nil {
+		s.release(id)
+	}
+	unlock()
+	if err != nil {
+		return
+	}
+	s.publish("die", c, map[string]string{"exitCode": strconv.Itoa(e.Code)})
+	switch {
+	case c.HostConfig.AutoRemove:
+		if err := s.Remove(context.Background(), id, RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
+			s.log().Warn("auto-remove", "container", id, "err", err)
+		}
+	case s.shouldRestart(c):
+		go s.restartLater(id, c.RestartCount)
+	}
+}
+
+// release tears down what a stopped container no longer needs: its shim,
+// its rootfs mount and bundle. The writable layer and logs stay.
+func (s *Service) release(id string) {
+	if cl, err := shim.Dial(s.shimDir(id)); err == nil {
+		cl.Shutdown()
+	}
+	snapshot.UnmountAll(filepath.Join(s.bundleDir(id), "rootfs"))
+	os.RemoveAll(s.bundleDir(id))
+}
+
+func (s *Service) shouldRestart(c *Container) bool {
+	if c.State.StoppedByUser {
+		return false
+	}
+	p := c.HostConfig.RestartPolicy
+	switch p.Name {
+	case "always", "unless-stopped":
+		return true
+	case "on-failure":
+		return c.State.ExitCode != 0 && (p.MaximumRetryCount == 0 || c.RestartCount < p.MaximumRetryCount)
+	}
+	return false
+}
+
+// restartLater restarts after Docker's backoff: 100 ms doubling per
+// consecutive restart, capped at a minute.
+func (s *Service) restartLater(id string, count int) {
+	delay := 100 * time.Millisecond << min(count, 10)
+	if delay > time.Minute {
+		delay = time.Minute
+	}
+	s.update(id, func(c *Container) error {
+		c.State.Status = StatusRestarting
+		return nil
+	})
+	select {
+	case <-time.After(delay):
+	case <-s.ctx.Done():
+		return
+	}
+	unlock := s.lock(id)
+	defer unlock()
+	c, err := s.Get(id)
+	if err != nil || c.State.Status != StatusRestarting {
+		return // removed or stopped meanwhile
+	}
+	s.update(id, func(c *Container) error {
+		c.RestartCount++
+		c.State.Status = StatusExited
+		return nil
+	})
+	c.RestartCount++
+	if err := s.start(s.ctx, c); err != nil {
+		s.log().Warn("restart", "container", id, "err", err)
+	}
+}
+
+// parseSignal reads "SIGTERM", "TERM", "15".
+func parseSignal(sig string) (syscall.Signal, error) {
+	if sig == "" {
+		return syscall.SIGKILL, nil
+	}
+	s, err := signal.ParseSignal(strings.ToUpper(sig))
+	if err != nil {
+		return 0, errdefs.InvalidArgument("invalid signal: %s", sig)
+	}
+	return s, nil
+}
+
+// Kill sends a signal to the container's process.
+func (s *Service) Kill(ctx context.Context, term, sig string) error {
+	signo, err := parseSignal(sig)
+	if err != nil {
+		return err
+	}
+	c, err := s.Get(term)
+	if err != nil {
+		return err
+	}
+	if !c.State.Running() {
+		return errdefs.Conflict("cannot kill container: %s: container %s is not running", term, c.ID)
+	}
+	if signo == syscall.SIGKILL || signo == syscall.SIGTERM || signo == syscall.SIGINT {
+		s.update(c.ID, func(c *Container) error {
+			c.State.StoppedByUser = true
+			return nil
+		})
+	}
+	cl, err := shim.Dial(s.shimDir(c.ID))
+	if err != nil {
+		return fmt.Errorf("kill %s: %w", term, err)
+	}
+	if err := cl.Kill(signo, false); err != nil {
+		return fmt.Errorf("kill %s: %w", term, err)
+	}
+	s.publish("kill", c, map[string]string{"signal": strconv.Itoa(int(signo))})
+	return nil
+}
+
+// Stop sends the stop signal, waits timeout, then kills.
+func (s *Service) Stop(ctx context.Context, term string, timeout *int, sig string) error {
+	c, err := s.Get(term)
+	if err != nil {
+		return err
+	}
+	if c.State.Status == StatusRestarting {
+		s.update(c.ID, func(c *Container) error {
+			c.State.Status, c.State.StoppedByUser = StatusExited, true
+			return nil
+		})
+		return nil
+	}
+	if !c.State.Running() {
+		return ErrNotModified
+	}
+	if sig == "" {
+		sig = c.Config.StopSignal
+	}
+	if sig == "" {
+		if img, err := s.Images.Get(ctx, c.Image); err == nil {
+			if cfg, err := s.Images.Config(ctx, img.Image); err == nil {
+				sig = cfg.Config.StopSignal
+			}
+		}
+	}
+	if sig == "" {
+		sig = "SIGTERM"
+	}
+	wait := 10
+	if c.Config.StopTimeout != nil {
+		wait = *c.Config.StopTimeout
+	}
+	if timeout != nil {
+		wait = *timeout
+	}
+	if err := s.Kill(ctx, c.ID, sig); err != nil && !errdefs.IsConflict(err) {
+		return err
+	}
+	if wait < 0 {
+		_, err := s.Wait(ctx, c.ID, "not-running")
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Duration(wait)*time.Second)
+	_, err = s.Wait(wctx, c.ID, "not-running")
+	cancel()
+	if err == nil {
+		s.publish("stop", c, nil)
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if cl, err := shim.Dial(s.shimDir(c.ID)); err == nil {
+		cl.Kill(syscall.SIGKILL, true)
+	}
+	_, err = s.Wait(ctx, c.ID, "not-running")
+	s.publish("stop", c, nil)
+	return err
+}
+
+// Restart stops (if running) and starts.
+func (s *Service) Restart(ctx context.Context, term string, timeout *int, sig string) error {
+	if err := s.Stop(ctx, term, timeout, sig); err != nil && err != ErrNotModified {
+		return err
+	}
+	if err := s.Start(ctx, term); err != nil && err != ErrNotModified {
+		return err
+	}
+	c, _ := s.Get(term)
+	if c != nil {
+		s.publish("restart", c, nil)
+	}
+	return nil
+}
+
+// WaitResult is what Wait returns.
+type WaitResult struct {
+	ExitCode int
+	Error    string
+}
+
+// Wait blocks until the container meets condition: "not-running" (the
+// default), "next-exit" or "removed".
+func (s *Service) Wait(ctx context.Context, term, condition string) (WaitResult, error) {
+	c, err := s.Get(term)
+	if err != nil {
+		return WaitResult{}, err
+	}
+	return s.WaitFrom(ctx, c, condition)
+}
+
+// WaitFrom is Wait with the starting point taken when c was read, so a
+// caller can register (read c), acknowledge, and only then block without
+// missing an exit in between (docker run waits before it starts).
+func (s *Service) WaitFrom(ctx context.Context, c *Container, condition string) (WaitResult, error) {
+	id := c.ID
+	start := c.State.FinishedAt
+	switch condition {
+	case "", "not-running", "next-exit", "removed":
+	default:
+		return WaitResult{}, errdefs.InvalidArgument("invalid condition: %q", condition)
+	}
+	last := *c
+	for {
+		ch := s.changes()
+		c, err := s.Get(id)
+		switch {
+		case errdefs.IsNotFound(err):
+			if condition == "removed" || condition == "not-running" || condition == "next-exit" {
+				return WaitResult{ExitCode: last.State.ExitCode}, nil
+			}
+			return WaitResult{}, err
+		case err != nil:
+			return WaitResult{}, err
+		}
+		last = *c
+		st := c.State
+		stopped := !st.Running() && st.Status != StatusRestarting
+		switch condition {
+		case "", "not-running":
+			if stopped {
+				return WaitResult{ExitCode: st.ExitCode, Error: st.Error}, nil
+			}
+		case "next-exit":
+			if stopped && st.FinishedAt.After(start) {
+				return WaitResult{ExitCode: st.ExitCode, Error: st.Error}, nil
+			}
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return WaitResult{}, ctx.Err()
+		}
+	}
+}
+
+// RemoveOptions tune Remove.
+type RemoveOptions struct {
+	Force, Volumes bool
+}
+
+// Remove deletes a container, its writable layer, logs and files.
+func (s *Service) Remove(ctx context.Context, term string, opts RemoveOptions) error {
+	c, err := s.Get(term)
+	if err != nil {
+		return err
+	}
+	if c.State.Running() || c.State.Status == StatusRestarting {
+		if !opts.Force {
+			return errdefs.Conflict("cannot remove container \"/%s\": container is %s: stop the container before removing or force remove", c.Name, c.State.Status)
+		}
+		if c.State.Status == StatusRestarting {
+			s.update(c.ID, func(c *Container) error { c.State.Status, c.State.StoppedByUser = StatusExited, true; return nil })
+		} else {
+			zero := 0
+			if err := s.Stop(ctx, c.ID, &zero, "SIGKILL"); err != nil && err != ErrNotModified {
+				return err
+			}
+		}
+	}
+	unlock := s.lock(c.ID)
+	defer unlock()
+	if _, err := s.update(c.ID, func(c *Container) error {
+		if c.State.Running() {
+			return errdefs.Conflict("container %s started again while it was being removed", c.ID[:12])
+		}
+		c.State.Status = StatusRemoving
+		return nil
+	}); err != nil {
+		return err
+	}
+	s.release(c.ID)
+	os.RemoveAll(s.shimDir(c.ID))
+	if err := s.Snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
+		s.update(c.ID, func(c *Container) error { c.State.Status, c.State.Error = StatusDead, err.Error(); return nil })
+		return fmt.Errorf("remove container %s: writable layer: %w", c.ID[:12], err)
+	}
+	os.RemoveAll(s.dataDir(c.ID))
+	err = s.Meta.Update(func(tx *metadata.Tx) error {
+		namesTable.Delete(tx, c.Name)
+		return containersTable.Delete(tx, c.ID)
+	})
+	if err != nil {
+		return err
+	}
+	s.notify()
+	s.publish("destroy", c, nil)
+	return nil
+}
+
+// Rename changes a container's name.
+func (s *Service) Rename(term, name string) error {
+	name = strings.TrimPrefix(name, "/")
+	if err := checkName(name); err != nil {
+		return err
+	}
+	c, err := s.Get(term)
+	if err != nil {
+		return err
+	}
+	err = s.Meta.Update(func(tx *metadata.Tx) error {
+		if other, err := namesTable.Get(tx, name); err == nil && other != c.ID {
+			return errdefs.Conflict("Error when allocating new name: Conflict. The container name \"/%s\" is already in use by container \"%s\".", name, other)
+		}
+		cur, err := containersTable.Get(tx, c.ID)
+		if err != nil {
+			return err
+		}
+		namesTable.Delete(tx, cur.Name)
+		cur.Name = name
+		if err := namesTable.Put(tx, name, c.ID); err != nil {
+			return err
+		}
+		return containersTable.Put(tx, c.ID, cur)
+	})
+	if err == nil {
+		s.notify()
+		s.publish("rename", c, map[string]string{"oldName": "/" + c.Name, "name": name})
+	}
+	return err
+}

@@ -1,0 +1,51 @@
+package container
+
+import (
+	"context"
+
+	"github.com/berth-dev/berth/internal/shim"
+)
+
+// Recover runs at daemon start: it reconnects to the shim of every
+// container that was running (in parallel), records the exit of those
+// that ended while the daemon was down, and starts containers whose
+// restart policy asks for it.
+func (s *Service) Recover(ctx context.Context) error {
+	list, err := s.List()
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{}, len(list))
+	for _, c := range list {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			switch {
+			case c.State.Running():
+				if cl, err := shim.Dial(s.shimDir(c.ID)); err == nil {
+					if st, err := cl.State(); err == nil && st.Status != "stopped" {
+						go s.monitor(c.ID)
+						return
+					}
+				}
+				s.exited(c.ID, s.exitFromFile(c.ID))
+			case c.State.Status == StatusRestarting:
+				s.update(c.ID, func(c *Container) error { c.State.Status = StatusExited; return nil })
+				fallthrough
+			default:
+				s.release(c.ID) // a mount left by a crash
+				p := c.HostConfig.RestartPolicy.Name
+				// always restarts even a container stopped by hand (as
+				// Docker does at daemon start); unless-stopped does not.
+				if c.State.Status != StatusCreated && (p == "always" || (p == "unless-stopped" && !c.State.StoppedByUser)) {
+					if err := s.Start(ctx, c.ID); err != nil {
+						s.log().Warn("restart policy: starting after daemon start", "container", c.ID, "err", err)
+					}
+				}
+			}
+		}()
+	}
+	for range list {
+		<-done
+	}
+	return nil
+}

@@ -1,0 +1,338 @@
+package container
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/events"
+	"github.com/berth-dev/berth/internal/gc"
+	"github.com/berth-dev/berth/internal/images"
+	"github.com/berth-dev/berth/internal/metadata"
+	"github.com/berth-dev/berth/internal/snapshot"
+)
+
+// Snapshotter is what containers need from the snapshotter.
+type Snapshotter interface {
+	Prepare(ctx context.Context, key, parent string, labels map[string]string) ([]snapshot.Mount, error)
+	Mounts(ctx context.Context, key string) ([]snapshot.Mount, error)
+	Remove(ctx context.Context, key string) error
+	Usage(ctx context.Context, key string) (snapshot.Usage, error)
+}
+
+// Service runs containers.
+type Service struct {
+	Meta   *metadata.DB
+	Images *images.Service
+	Snaps  Snapshotter
+	Events *events.Hub
+	Log    *slog.Logger
+
+	Root     string            // /var/lib/berth: containers/<id>/ (logs, hosts files)
+	State    string            // /run/berth: containers/<id>/ (bundle), shims/<id>/
+	Shim     string            // the berth-shim binary
+	Runtimes map[string]string // name -> binary; "berth-oci" is the default
+	Default  string            // default runtime name
+	InitPath string            // binary for --init
+
+	mu      sync.Mutex
+	locks   map[string]*sync.Mutex
+	changed chan struct{} // closed and replaced on every state change
+	pending map[string][]*pendingAttach
+	ctx     context.Context // the daemon's lifetime, for monitors
+}
+
+// Init prepares the service; ctx bounds background monitors.
+func (s *Service) Init(ctx context.Context) error {
+	s.locks = map[string]*sync.Mutex{}
+	s.changed = make(chan struct{})
+	s.pending = map[string][]*pendingAttach{}
+	s.ctx = ctx
+	for _, d := range []string{filepath.Join(s.Root, "containers"), filepath.Join(s.State, "containers"), filepath.Join(s.State, "shims")} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) lock(id string) func() {
+	s.mu.Lock()
+	l, ok := s.locks[id]
+	if !ok {
+		l = &sync.Mutex{}
+		s.locks[id] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// notify wakes everyone waiting for a state change.
+func (s *Service) notify() {
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *Service) changes() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+func (s *Service) publish(action string, c *Container, extra map[string]string) {
+	if s.Events == nil {
+		return
+	}
+	attrs := map[string]string{"name": c.Name, "image": c.ImageRef}
+	for k, v := range c.Config.Labels {
+		attrs[k] = v
+	}
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	s.Events.Publish(events.Event{Type: "container", Action: action, ID: c.ID, Attributes: attrs})
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default()
+	}
+	return s.Log
+}
+
+// Directories of a container.
+func (s *Service) dataDir(id string) string   { return filepath.Join(s.Root, "containers", id) }
+func (s *Service) bundleDir(id string) string { return filepath.Join(s.State, "containers", id) }
+func (s *Service) shimDir(id string) string   { return filepath.Join(s.State, "shims", id) }
+func (s *Service) runtimeRoot() string        { return filepath.Join(s.State, "runtime") }
+
+// LogPath is where a container's json-file log lives.
+func (s *Service) LogPath(id string) string {
+	return filepath.Join(s.dataDir(id), id+"-json.log")
+}
+
+// Get resolves a full ID, a unique ID prefix or a name.
+func (s *Service) Get(term string) (*Container, error) {
+	var c Container
+	err := s.Meta.View(func(tx *metadata.Tx) error {
+		id, err := resolve(tx, term)
+		if err != nil {
+			return err
+		}
+		c, err = containersTable.Get(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func resolve(tx *metadata.Tx, term string) (string, error) {
+	name := strings.TrimPrefix(term, "/")
+	if containersTable.Has(tx, term) {
+		return term, nil
+	}
+	if id, err := namesTable.Get(tx, name); err == nil {
+		return id, nil
+	}
+	if term != "" {
+		var match []string
+		for _, k := range containersTable.Keys(tx) {
+			if strings.HasPrefix(k, term) {
+				match = append(match, k)
+			}
+		}
+		if len(match) == 1 {
+			return match[0], nil
+		}
+		if len(match) > 1 {
+			return "", errdefs.InvalidArgument("multiple containers found with provided prefix: %s", term)
+		}
+	}
+	return "", errdefs.NotFound("No such container: %s", term)
+}
+
+// List returns all containers, newest first.
+func (s *Service) List() ([]Container, error) {
+	var out []Container
+	err := s.Meta.View(func(tx *metadata.Tx) error {
+		return containersTable.Each(tx, func(_ string, c Container) error {
+			out = append(out, c)
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, err
+}
+
+// update applies fn to the stored record under the container's lock
+// (the caller holds it) and wakes waiters.
+func (s *Service) update(id string, fn func(c *Container) error) (*Container, error) {
+	var out Container
+	err := s.Meta.Update(func(tx *metadata.Tx) error {
+		c, err := containersTable.Get(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(&c); err != nil {
+			return err
+		}
+		out = c
+		return containersTable.Put(tx, id, c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify()
+	return &out, nil
+}
+
+// CreateOptions are what POST /containers/create carries.
+type CreateOptions struct {
+	Name       string
+	Config     *container.Config
+	HostConfig *container.HostConfig
+}
+
+// Create records a container and prepares its writable layer. Nothing runs
+// until Start.
+func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, error) {
+	if opts.Config == nil || opts.Config.Image == "" {
+		return nil, errdefs.InvalidArgument("no image specified")
+	}
+	if opts.HostConfig == nil {
+		opts.HostConfig = &container.HostConfig{}
+	}
+	if err := checkHostConfig(opts.HostConfig); err != nil {
+		return nil, err
+	}
+	img, err := s.Images.Get(ctx, opts.Config.Image)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return nil, errdefs.NotFound("No such image: %s", opts.Config.Image)
+		}
+		return nil, err
+	}
+	rt := opts.HostConfig.Runtime
+	if rt == "" {
+		rt = s.Default
+	}
+	if _, ok := s.Runtimes[rt]; !ok {
+		return nil, errdefs.InvalidArgument("unknown or invalid runtime name: %s", rt)
+	}
+	name := strings.TrimPrefix(opts.Name, "/")
+	if name != "" {
+		if err := checkName(name); err != nil {
+			return nil, err
+		}
+	}
+	c := &Container{
+		ID: newID(), Name: name, Image: img.ID.String(), ImageRef: opts.Config.Image, Created: time.Now().UTC(),
+		Config: opts.Config, HostConfig: opts.HostConfig, Runtime: rt, State: State{Status: StatusCreated},
+	}
+	if c.Config.Hostname == "" {
+		c.Config.Hostname = c.ID[:12]
+	}
+	// Undo on error: the snapshot and directories made so far.
+	var undo []func()
+	defer func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}()
+	parent := img.TopChainID().String()
+	if _, err := s.Snaps.Prepare(ctx, c.ID, parent, map[string]string{"berth.container": c.ID}); err != nil {
+		return nil, fmt.Errorf("create container: writable layer: %w", err)
+	}
+	undo = append(undo, func() { s.Snaps.Remove(context.WithoutCancel(ctx), c.ID) })
+	if err := os.MkdirAll(s.dataDir(c.ID), 0o710); err != nil {
+		return nil, err
+	}
+	undo = append(undo, func() { os.RemoveAll(s.dataDir(c.ID)) })
+	err = s.Meta.Update(func(tx *metadata.Tx) error {
+		if c.Name == "" {
+			for c.Name = generatedName(); namesTable.Has(tx, c.Name); c.Name = generatedName() {
+			}
+		} else if other, err := namesTable.Get(tx, c.Name); err == nil {
+			return errdefs.Conflict(`Conflict. The container name "/%s" is already in use by container "%s". You have to remove (or rename) that container to be able to reuse that name.`, c.Name, other)
+		}
+		if err := namesTable.Put(tx, c.Name, c.ID); err != nil {
+			return err
+		}
+		return containersTable.Put(tx, c.ID, *c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	undo = nil
+	s.publish("create", c, nil)
+	return c, nil
+}
+
+// checkHostConfig rejects what this daemon cannot do, clearly.
+func checkHostConfig(h *container.HostConfig) error {
+	switch p := h.RestartPolicy; p.Name {
+	case "", "no", "always", "unless-stopped":
+		if p.MaximumRetryCount != 0 {
+			return errdefs.InvalidArgument("maximum retry count cannot be used with restart policy '%s'", p.Name)
+		}
+	case "on-failure":
+		if p.MaximumRetryCount < 0 {
+			return errdefs.InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
+		}
+	default:
+		return errdefs.InvalidArgument("invalid restart policy '%s'", p.Name)
+	}
+	for _, o := range h.SecurityOpt {
+		// A profile path would make the daemon read a file of the API
+		// client's choosing: clients send the profile itself, as the
+		// docker CLI does.
+		if v, ok := strings.CutPrefix(o, "seccomp="); ok && v != "unconfined" && v != "builtin" && !strings.HasPrefix(strings.TrimSpace(v), "{") {
+			return errdefs.InvalidArgument("security-opt %q: send the seccomp profile's JSON, not a path on the daemon's host", o)
+		}
+	}
+	if h.AutoRemove && h.RestartPolicy.Name != "" && h.RestartPolicy.Name != "no" {
+		return errdefs.InvalidArgument("can't create 'AutoRemove' container with restart policy")
+	}
+	switch m := string(h.NetworkMode); {
+	case m == "", m == "none", m == "host", m == "default", m == "bridge", strings.HasPrefix(m, "container:"):
+	default:
+		return errdefs.NotImplemented("network %q: user-defined networks are not supported yet", m)
+	}
+	return nil
+}
+
+// Roots keeps container snapshots from garbage collection.
+func (s *Service) Roots(ctx context.Context, r gc.Roots) error {
+	return s.Meta.View(func(tx *metadata.Tx) error {
+		return containersTable.Each(tx, func(id string, c Container) error {
+			r.Snapshots[id] = true
+			return nil
+		})
+	})
+}
+
+// InUse reports whether a container uses image id.
+func (s *Service) InUse(id string) bool {
+	used := false
+	s.Meta.View(func(tx *metadata.Tx) error {
+		return containersTable.Each(tx, func(_ string, c Container) error {
+			used = used || c.Image == id
+			return nil
+		})
+	})
+	return used
+}

@@ -1,0 +1,256 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/docker/go-units"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/images"
+	"github.com/berth-dev/berth/internal/shim"
+	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/berth-dev/berth/internal/specgen"
+)
+
+// ErrNotModified says the container already was in the asked state
+// (Docker answers 304).
+var ErrNotModified = errors.New("container already in that state")
+
+// Start starts a created or stopped container.
+func (s *Service) Start(ctx context.Context, term string) error {
+	c, err := s.Get(term)
+	if err != nil {
+		return err
+	}
+	unlock := s.lock(c.ID)
+	defer unlock()
+	if c, err = s.Get(c.ID); err != nil {
+		return err
+	}
+	switch c.State.Status {
+	case StatusRunning, StatusPaused:
+		return ErrNotModified
+	case StatusRemoving, StatusDead:
+		return errdefs.Conflict("container %s is marked for removal and cannot be started", c.ID[:12])
+	}
+	return s.start(ctx, c)
+}
+
+// start brings up a container; the caller holds its lock.
+func (s *Service) start(ctx context.Context, c *Container) (err error) {
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+			s.update(c.ID, func(c *Container) error {
+				c.State.Error = err.Error()
+				if c.State.Status != StatusCreated {
+					c.State.Status = StatusExited
+					c.State.ExitCode = 128
+				}
+				return nil
+			})
+		}
+	}()
+	bundle := s.bundleDir(c.ID)
+	rootfs := filepath.Join(bundle, "rootfs")
+	if err := os.MkdirAll(rootfs, 0o711); err != nil {
+		return err
+	}
+	undo = append(undo, func() { os.RemoveAll(bundle) })
+	ms, err := s.Snaps.Mounts(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("start %s: writable layer: %w", c.ID[:12], err)
+	}
+	snapshot.UnmountAll(rootfs) // a mount left by a crash
+	if err := snapshot.MountAll(ms, rootfs); err != nil {
+		return fmt.Errorf("start %s: mount rootfs: %w", c.ID[:12], err)
+	}
+	undo = append(undo, func() { snapshot.UnmountAll(rootfs) })
+	hostname, hosts, resolv, err := s.writeFiles(c)
+	if err != nil {
+		return errdefs.InvalidArgument("start %s: %v", c.ID[:12], err)
+	}
+	img, err := s.Images.Get(ctx, c.Image)
+	if err != nil {
+		return fmt.Errorf("start %s: image %s: %w", c.ID[:12], c.ImageRef, err)
+	}
+	cfg, err := s.Images.Config(ctx, img.Image)
+	if err != nil {
+		return fmt.Errorf("start %s: image config: %w", c.ID[:12], err)
+	}
+	opts, err := s.specOptions(c, rootfs, hostname, hosts, resolv)
+	if err != nil {
+		return err
+	}
+	def := images.Defaults(cfg)
+	spec, err := specgen.Generate(specgen.Image{Env: def.Env, Entrypoint: def.Entrypoint, Cmd: def.Cmd, User: def.User,
+		WorkingDir: def.WorkingDir, StopSignal: def.StopSignal, Volumes: def.Volumes, Labels: def.Labels}, opts)
+	if err != nil {
+		return err
+	}
+	// Docker creates a missing working directory.
+	if cwd, err := securejoin.SecureJoin(rootfs, spec.Process.Cwd); err == nil {
+		os.MkdirAll(cwd, 0o755)
+	}
+	raw, err := json.MarshalIndent(spec, "", "\t")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), raw, 0o600); err != nil {
+		return err
+	}
+	sd := s.shimDir(c.ID)
+	os.RemoveAll(sd)
+	if err := os.MkdirAll(sd, 0o700); err != nil {
+		return err
+	}
+	maxSize, maxFile, err := logLimits(c)
+	if err != nil {
+		return err
+	}
+	err = shim.Launch(shim.LaunchOptions{
+		Binary: s.Shim, ID: c.ID, Bundle: bundle, Runtime: s.Runtimes[c.Runtime], RuntimeRoot: s.runtimeRoot(),
+		StateDir: sd, LogPath: s.LogPath(c.ID), LogMaxSize: maxSize, LogMaxFiles: maxFile,
+		TTY: c.Config.Tty, Stdin: c.Config.OpenStdin, ShimLog: filepath.Join(sd, "shim.log"),
+	})
+	if err != nil {
+		return fmt.Errorf("start %s: %w", c.ID[:12], err)
+	}
+	cl, err := shim.Dial(sd)
+	if err != nil {
+		return fmt.Errorf("start %s: shim: %w", c.ID[:12], err)
+	}
+	undo = append(undo, func() {
+		cl.Kill(syscall.SIGKILL, true)
+		cl.Shutdown()
+	})
+	s.connectPending(c.ID, cl)
+	if err := cl.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", c.ID[:12], err)
+	}
+	st, err := cl.State()
+	if err != nil {
+		return fmt.Errorf("start %s: shim: %w", c.ID[:12], err)
+	}
+	args := spec.Process.Args
+	updated, err := s.update(c.ID, func(c *Container) error {
+		c.State = State{Status: StatusRunning, Pid: st.Pid, StartedAt: time.Now().UTC()}
+		if len(args) > 0 {
+			c.Path, c.Args = args[0], args[1:]
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	undo = nil
+	go s.monitor(updated.ID)
+	s.publish("start", updated, nil)
+	return nil
+}
+
+func logLimits(c *Container) (int64, int, error) {
+	lc := c.HostConfig.LogConfig
+	if lc.Type != "" && lc.Type != "json-file" {
+		return 0, 0, errdefs.NotImplemented("logging driver %q is not supported; use json-file", lc.Type)
+	}
+	var size int64 = -1
+	files := 1
+	if v := lc.Config["max-size"]; v != "" {
+		n, err := units.RAMInBytes(v)
+		if err != nil || n <= 0 {
+			return 0, 0, errdefs.InvalidArgument("invalid log-opt max-size %q", v)
+		}
+		size = n
+	}
+	if v := lc.Config["max-file"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 0, 0, errdefs.InvalidArgument("invalid log-opt max-file %q: want a number >= 1", v)
+		}
+		files = n
+	}
+	return size, files, nil
+}
+
+// specOptions turns Docker's Config and HostConfig into specgen options.
+func (s *Service) specOptions(c *Container, rootfs, hostname, hosts, resolv string) (specgen.Options, error) {
+	h, cf := c.HostConfig, c.Config
+	o := specgen.Options{
+		ID: c.ID, Name: c.Name, Hostname: cf.Hostname, Domainname: cf.Domainname,
+		Env: cf.Env, Entrypoint: cf.Entrypoint, EntrypointSet: cf.Entrypoint != nil, Cmd: cf.Cmd,
+		User: cf.User, WorkingDir: cf.WorkingDir, Tty: cf.Tty, OpenStdin: cf.OpenStdin,
+		Privileged: h.Privileged, ReadOnly: h.ReadonlyRootfs, InitPath: s.InitPath,
+		CapAdd: h.CapAdd, CapDrop: h.CapDrop, SecurityOpt: h.SecurityOpt,
+		Memory: h.Memory, MemorySwap: h.MemorySwap, MemoryReservation: h.MemoryReservation, NanoCPUs: h.NanoCPUs,
+		CPUShares: h.CPUShares, CPUQuota: h.CPUQuota, CPUPeriod: h.CPUPeriod, CpusetCpus: h.CpusetCpus, CpusetMems: h.CpusetMems,
+		BlkioWeight: h.BlkioWeight, ShmSize: h.ShmSize, Tmpfs: h.Tmpfs, Sysctls: h.Sysctls,
+		NetworkMode: string(h.NetworkMode), IPCMode: string(h.IpcMode), PIDMode: string(h.PidMode), UTSMode: string(h.UTSMode),
+		CgroupParent: h.CgroupParent, GroupAdd: h.GroupAdd, Labels: cf.Labels,
+		HostsPath: hosts, HostnamePath: hostname, ResolvConfPath: resolv, Rootfs: rootfs,
+	}
+	if h.Init != nil {
+		o.Init = *h.Init
+	}
+	if h.PidsLimit != nil {
+		o.PidsLimit = *h.PidsLimit
+	}
+	if h.OomScoreAdj != 0 {
+		v := h.OomScoreAdj
+		o.OOMScoreAdj = &v
+	}
+	for _, u := range h.Ulimits {
+		o.Ulimits = append(o.Ulimits, specgen.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	for _, d := range h.Devices {
+		o.Devices = append(o.Devices, specgen.Device{PathOnHost: d.PathOnHost, PathInContainer: d.PathInContainer, CgroupPermissions: d.CgroupPermissions})
+	}
+	// container:<id> modes join the namespace of that container's process.
+	for _, ns := range []struct {
+		mode, kind string
+		set        func(string)
+	}{
+		{string(h.NetworkMode), "net", func(p string) { o.NetNSPath, o.NetworkMode = p, "" }},
+		{string(h.IpcMode), "ipc", func(p string) { o.IPCMode = "container:" + p }},
+		{string(h.PidMode), "pid", func(p string) { o.PIDMode = "container:" + p }},
+	} {
+		id, ok := strings.CutPrefix(ns.mode, "container:")
+		if !ok {
+			continue
+		}
+		other, err := s.Get(id)
+		if err != nil {
+			return o, err
+		}
+		if !other.State.Running() {
+			return o, errdefs.Conflict("cannot join the %s namespace of a non running container: %s", ns.kind, id)
+		}
+		ns.set(fmt.Sprintf("/proc/%d/ns/%s", other.State.Pid, ns.kind))
+	}
+	binds, err := parseBinds(h.Binds)
+	if err != nil {
+		return o, err
+	}
+	o.Mounts = append(o.Mounts, binds...)
+	for _, m := range h.Mounts {
+		sm, err := convertMount(m)
+		if err != nil {
+			return o, err
+		}
+		o.Mounts = append(o.Mounts, sm)
+	}
+	return o, nil
+}

@@ -1,0 +1,203 @@
+package daemon_test
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	reg "github.com/berth-dev/berth/internal/testutil/registry"
+)
+
+// busybox pushes a busybox image and returns its reference.
+func busybox(t *testing.T) string {
+	r := reg.Start(t)
+	ref := r.Ref("it/busybox:1")
+	reg.Push(t, ref, reg.BusyboxImage(t))
+	return ref
+}
+
+// runExit runs the berth CLI and returns stdout, stderr and exit status.
+func (d *daemon) runExit(args ...string) (string, string, int) {
+	d.t.Helper()
+	out, errOut, err := d.run(binary(d.t, "BERTH", "berth"), args...)
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		d.t.Fatal(err)
+	}
+	return out, errOut, code
+}
+
+func TestRunForeground(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	out, errOut, code := d.runExit("run", "--rm", img, "sh", "-c", "echo out; echo err >&2; exit 3")
+	if code != 3 || out != "out\n" || !strings.Contains(errOut, "err\n") {
+		t.Errorf("run: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// Unable to find the image locally: run pulls it.
+	if !strings.Contains(errOut, "Unable to find image") {
+		t.Errorf("first run did not pull: %q", errOut)
+	}
+	if out := d.berth("ps", "-aq"); strings.TrimSpace(out) != "" {
+		t.Errorf("--rm left %q", out)
+	}
+	out = d.berth("run", "--rm", "-e", "FOO=bar", "-w", "/work/dir", "-u", "1000:1000", "--hostname", "box", img,
+		"sh", "-c", `echo $FOO $(pwd) $(id -u):$(id -g) $(hostname) $(cat /etc/hostname)`)
+	if strings.TrimSpace(out) != "bar /work/dir 1000:1000 box box" {
+		t.Errorf("env/workdir/user/hostname: %q", out)
+	}
+	// Docker's defaults: capabilities, masked /proc paths, read-only sysfs.
+	out = d.berth("run", "--rm", img, "sh", "-c", "grep CapEff /proc/self/status; cat /proc/kcore | wc -c; touch /sys/x 2>&1 || true")
+	if !strings.Contains(out, "00000000a80425fb") || !strings.Contains(out, "\n0\n") || !strings.Contains(out, "Read-only file system") {
+		t.Errorf("defaults: %q", out)
+	}
+	out = d.berth("run", "--rm", "--read-only", "--tmpfs", "/scratch", img, "sh", "-c", "touch /x 2>&1; touch /scratch/y && echo tmpfs-ok")
+	if !strings.Contains(out, "Read-only file system") || !strings.Contains(out, "tmpfs-ok") {
+		t.Errorf("--read-only/--tmpfs: %q", out)
+	}
+	_, errOut, code = d.runExit("run", "--rm", img, "/no/such/binary")
+	if code == 0 || !strings.Contains(errOut, "/no/such/binary") {
+		t.Errorf("missing binary: code %d, %q", code, errOut)
+	}
+	_, errOut, code = d.runExit("run", "--restart", "sometimes", img, "true")
+	if code == 0 || !strings.Contains(errOut, "invalid restart policy") {
+		t.Errorf("bad restart policy: %d %q", code, errOut)
+	}
+}
+
+func TestDetachedLifecycle(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", img)
+	id := strings.TrimSpace(d.berth("run", "-d", "--name", "ticker", img, "sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done"))
+	if len(id) != 64 {
+		t.Fatalf("run -d printed %q", id)
+	}
+	if out := d.berth("ps", "--format", "{{.Names}} {{.State}}"); !strings.Contains(out, "ticker running") {
+		t.Errorf("ps: %q", out)
+	}
+	msg := d.berthFail("run", "-d", "--name", "ticker", img, "true")
+	if !strings.Contains(msg, "is already in use") {
+		t.Errorf("duplicate name: %q", msg)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if out := d.berth("logs", "--tail", "2", "ticker"); strings.Count(out, "line ") != 2 {
+		t.Errorf("logs --tail 2: %q", out)
+	}
+	if msg := d.berthFail("rm", "ticker"); !strings.Contains(msg, "stop the container before removing") {
+		t.Errorf("rm of a running container: %q", msg)
+	}
+	start := time.Now()
+	d.berth("stop", "-t", "1", "ticker")
+	if time.Since(start) > 8*time.Second {
+		t.Errorf("stop -t 1 took %v", time.Since(start))
+	}
+	if out := d.inspectC("ticker", "{{.State.Status}} {{.State.ExitCode}}"); out != "exited 137" {
+		t.Errorf("after stop: %q", out)
+	}
+	// start again, kill with a signal the shell handles by dying
+	d.berth("start", "ticker")
+	if out := d.inspectC("ticker", "{{.State.Running}}"); out != "true" {
+		t.Errorf("restart: %q", out)
+	}
+	d.berth("kill", "-s", "KILL", "ticker")
+	if out := d.berth("wait", "ticker"); strings.TrimSpace(out) != "137" {
+		t.Errorf("wait after kill: %q", out)
+	}
+	d.berth("rename", "ticker", "tocker")
+	d.berth("rm", "tocker")
+	if out := d.berth("ps", "-aq"); strings.TrimSpace(out) != "" {
+		t.Errorf("left: %q", out)
+	}
+	if blobs, snaps, _ := d.counts(); snaps != 1 || blobs != 3 {
+		t.Errorf("after rm: %d snapshots, %d blobs (want the image's 1 and 3)", snaps, blobs)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), id) {
+		t.Errorf("a mount of the container is left")
+	}
+}
+
+func (d *daemon) inspectC(name, tmpl string) string {
+	d.t.Helper()
+	return strings.TrimSpace(d.berth("container", "inspect", "--format", tmpl, name))
+}
+
+// The shim keeps containers through a daemon crash; the restarted daemon
+// finds them running, and learns the exit of those that ended meanwhile.
+func TestContainersSurviveDaemonRestart(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", img)
+	d.berth("run", "-d", "--name", "long", img, "sleep", "300")
+	d.berth("run", "-d", "--name", "short", img, "sh", "-c", "sleep 1; exit 5")
+	pid, _ := strconv.Atoi(d.inspectC("long", "{{.State.Pid}}"))
+	d.kill()
+	time.Sleep(2 * time.Second)
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("container process %d died with the daemon: %v", pid, err)
+	}
+	d.start()
+	if out := d.inspectC("long", "{{.State.Status}} {{.State.Pid}}"); out != "running "+strconv.Itoa(pid) {
+		t.Errorf("after restart, long: %q", out)
+	}
+	if out := d.inspectC("short", "{{.State.Status}} {{.State.ExitCode}}"); out != "exited 5" {
+		t.Errorf("after restart, short: %q", out)
+	}
+	d.berth("stop", "-t", "1", "long")
+	if out := d.inspectC("long", "{{.State.Status}}"); out != "exited" {
+		t.Errorf("stop after restart: %q", out)
+	}
+	d.berth("rm", "long", "short")
+}
+
+func TestRestartPolicy(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", img)
+	d.berth("run", "-d", "--name", "flaky", "--restart", "on-failure:2", img, "sh", "-c", "exit 1")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := d.inspectC("flaky", "{{.RestartCount}} {{.State.Status}}")
+		if out == "2 exited" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("on-failure:2 never settled: %q", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	d.berth("rm", "flaky")
+}
+
+func TestDockerCLIRun(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.docker("pull", img)
+	out := d.docker("run", "--rm", img, "echo", "hello from docker")
+	if out != "hello from docker\n" {
+		t.Errorf("docker run: %q", out)
+	}
+	_, _, err := d.run("docker", "run", "--rm", img, "sh", "-c", "exit 4")
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 4 {
+		t.Errorf("docker run exit status: %v", err)
+	}
+	id := strings.TrimSpace(d.docker("run", "-d", "--name", "web", img, "sh", "-c", "echo ready; sleep 300"))
+	if out := d.docker("ps", "--format", "{{.ID}} {{.Names}}"); !strings.Contains(out, id[:12]+" web") {
+		t.Errorf("docker ps: %q", out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if out := d.docker("logs", "web"); out != "ready\n" {
+		t.Errorf("docker logs: %q", out)
+	}
+	d.docker("stop", "-t", "1", "web")
+	d.docker("rm", "web")
+	if out := d.docker("ps", "-aq"); strings.TrimSpace(out) != "" {
+		t.Errorf("left: %q", out)
+	}
+}
