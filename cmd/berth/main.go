@@ -50,7 +50,7 @@ func main() {
 		c.killCmd(), c.rmCmd(), c.logsCmd(), c.waitCmd(), c.renameCmd(),
 		c.simpleCmd("pause CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", "/pause", nil, nil),
 		c.simpleCmd("unpause CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers", "/unpause", nil, nil),
-		c.containerInspectCmd(), c.containerPruneCmd(),
+		c.containerInspectCmd(), c.containerPruneCmd(), c.execCmd(),
 	)
 	system := &cobra.Command{Use: "system", Short: "Manage Berth"}
 	system.AddCommand(c.dfCmd(), withName(c.infoCmd(), "info"), withName(c.eventsCmd(), "events"))
@@ -60,7 +60,7 @@ func main() {
 		c.runCmd(), c.createCmd(), c.startCmd(), c.psCmd(),
 		c.stopCmd("stop", "/stop", "Stop one or more running containers"),
 		c.stopCmd("restart", "/restart", "Restart one or more containers"),
-		c.killCmd(), c.rmCmd(), c.logsCmd(), c.waitCmd(), c.renameCmd(),
+		c.killCmd(), c.rmCmd(), c.logsCmd(), c.waitCmd(), c.renameCmd(), c.execCmd(),
 		c.simpleCmd("pause CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", "/pause", nil, nil),
 		c.simpleCmd("unpause CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers", "/unpause", nil, nil),
 		image, ctrs, system,

@@ -378,6 +378,7 @@ func (s *Service) Remove(ctx context.Context, term string, opts RemoveOptions) e
 	if err != nil {
 		return err
 	}
+	forgetExecs(c.ID)
 	s.notify()
 	s.publish("destroy", c, nil)
 	return nil

@@ -47,6 +47,7 @@ func (s *Server) Handler() http.Handler {
 	s.imageRoutes()
 	if s.Containers != nil {
 		s.containerRoutes()
+		s.execRoutes()
 	}
 	return http.HandlerFunc(s.serve)
 }

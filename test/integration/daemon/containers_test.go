@@ -201,3 +201,28 @@ func TestDockerCLIRun(t *testing.T) {
 		t.Errorf("left: %q", out)
 	}
 }
+
+func TestExec(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", img)
+	d.berth("run", "-d", "--name", "ex", "-e", "BASE=1", img, "sleep", "300")
+	out, _, code := d.runExit("exec", "-e", "X=2", "-w", "/tmp", "ex", "sh", "-c", "echo $BASE $X $(pwd); exit 6")
+	if code != 6 || out != "1 2 /tmp\n" {
+		t.Errorf("exec: code %d, %q", code, out)
+	}
+	if out := d.berth("exec", "-u", "nobody", "ex", "id", "-u"); out != "65534\n" {
+		t.Errorf("exec -u nobody: %q", out)
+	}
+	if msg := d.berthFail("exec", "-u", "nosuchuser", "ex", "true"); !strings.Contains(msg, "unable to find user nosuchuser") {
+		t.Errorf("exec unknown user: %q", msg)
+	}
+	if out := d.docker("exec", "ex", "cat", "/etc/hostname"); len(strings.TrimSpace(out)) != 12 {
+		t.Errorf("docker exec: %q", out)
+	}
+	d.berth("stop", "-t", "0", "ex")
+	if msg := d.berthFail("exec", "ex", "true"); !strings.Contains(msg, "is not running") {
+		t.Errorf("exec in a stopped container: %q", msg)
+	}
+	d.berth("rm", "ex")
+}
