@@ -63,6 +63,9 @@ func (s *Service) CreateExec(term string, cfg ExecConfig) (string, error) {
 	if len(cfg.Cmd) == 0 {
 		return "", errdefs.InvalidArgument("no exec command specified")
 	}
+	if _, err := s.execProcess(c, cfg); err != nil { // unknown user, ...: say so now
+		return "", err
+	}
 	id := newID()
 	execs.mu.Lock()
 	execs.m[id] = &Exec{ID: id, ContainerID: c.ID, Config: cfg}
@@ -85,7 +88,7 @@ func (s *Service) InspectExec(id string) (Exec, error) {
 
 // StartExec runs the exec and connects user to its stdio until it ends
 // (user nil: detached).
-func (s *Service) StartExec(ctx context.Context, id string, user io.ReadWriteCloser) error {
+func (s *Service) StartExec(ctx context.Context, id string, user io.ReadWriteCloser) (err error) {
 	execs.mu.Lock()
 	e, ok := execs.m[id]
 	if ok && e.Started {
@@ -99,6 +102,17 @@ func (s *Service) StartExec(ctx context.Context, id string, user io.ReadWriteClo
 	if !ok {
 		return errdefs.NotFound("No such exec instance: %s", id)
 	}
+	defer func() {
+		if err != nil && user != nil {
+			// The stream is already the client's: report there, and
+			// give the exec a status (126, as Docker for "cannot run").
+			fmt.Fprintf(user, "%s\n", err)
+			code := 126
+			execs.mu.Lock()
+			e.Running, e.ExitCode = false, &code
+			execs.mu.Unlock()
+		}
+	}()
 	c, err := s.Get(e.ContainerID)
 	if err != nil {
 		return err
