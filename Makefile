@@ -8,7 +8,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 OCI_TAGS  := osusergo netgo
 export CGO_ENABLED := 1
 
-BINS := bin/berth-oci bin/berth-oci-init bin/berthd bin/berth
+BINS := bin/berth-oci bin/berth-oci-init bin/berthd bin/berth bin/berth-shim
 # The daemon and the CLI are pure Go: no cgo, static, and grpc without
 # its tracing (see ../shared/DEPENDENCIES.md).
 GO_TAGS := grpcnotrace osusergo netgo
@@ -16,7 +16,7 @@ GO_TAGS := grpcnotrace osusergo netgo
 demo: ## the main job: install deps, build, install, run a busybox container
 	./scripts/demo.sh
 
-.PHONY: all build install deps deps-full demo test test-unit test-integration vet fuzz bench bench-pull clean help
+.PHONY: all build install deps deps-full demo test test-unit test-integration vet fuzz bench bench-pull bench-run clean help
 
 all: build
 
@@ -39,6 +39,10 @@ bin/berthd: FORCE
 bin/berth: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GO_TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/berth
 
+# One per container: pure Go and static, kept small (see cmd/berth-shim).
+bin/berth-shim: FORCE
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GO_TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/berth-shim
+
 FORCE:
 
 deps: ## install the Debian packages Berth builds with
@@ -52,6 +56,7 @@ install: build ## install the binaries into $(PREFIX)/bin
 	install -D -m 0755 bin/berth-oci-init $(DESTDIR)$(PREFIX)/bin/berth-oci-init
 	install -D -m 0755 bin/berthd $(DESTDIR)$(PREFIX)/bin/berthd
 	install -D -m 0755 bin/berth $(DESTDIR)$(PREFIX)/bin/berth
+	install -D -m 0755 bin/berth-shim $(DESTDIR)$(PREFIX)/bin/berth-shim
 
 vet:
 	$(GO) vet -tags '$(OCI_TAGS)' ./...
@@ -74,6 +79,9 @@ bench: build ## berth-oci vs runc vs crun, side by side
 
 bench-pull: build deps-full ## cold pulls: berth vs containerd, dockerd, podman
 	$(GO) run ./bench/pull -n 3
+
+bench-run: build deps-full ## run --rm busybox /bin/true: berth vs docker, podman, ctr
+	$(GO) run ./bench/run -n 20
 
 clean:
 	rm -rf bin
