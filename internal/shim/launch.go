@@ -1,0 +1,123 @@
+package shim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// LaunchOptions say how to start a shim; see Options for the meanings.
+type LaunchOptions struct {
+	// Binary is the berth-shim executable ("berth-shim" from $PATH if empty).
+	Binary      string
+	ID          string
+	Bundle      string
+	Runtime     string
+	RuntimeRoot string
+	StateDir    string
+	LogPath     string
+	LogFormat   string
+	LogMaxSize  int64
+	LogMaxFiles int
+	TTY         bool
+	Stdin       bool
+	// ShimLog receives the shim's own log ("" for none); Debug raises its level.
+	ShimLog string
+	Debug   bool
+	// Timeout bounds the wait for the container's creation (default 2 min).
+	Timeout time.Duration
+}
+
+// Launch starts a shim detached from the caller (its own session, no
+// stdio, no parent-death signal, so it outlives berthd) and returns once
+// the container is created and the shim answers. If the create fails the
+// error carries the runtime's message and nothing is left running.
+//
+// The caller stays the shim's parent until it exits: a goroutine reaps it.
+func Launch(o LaunchOptions) error {
+	bin := o.Binary
+	if bin == "" {
+		bin = "berth-shim"
+	}
+	args := []string{
+		"--id", o.ID, "--bundle", o.Bundle, "--runtime", o.Runtime,
+		"--runtime-root", o.RuntimeRoot, "--state-dir", o.StateDir,
+		"--log-path", o.LogPath,
+		"--log-max-size", strconv.FormatInt(o.LogMaxSize, 10),
+		"--log-max-file", strconv.Itoa(o.LogMaxFiles),
+		"--ready-fd", "3",
+	}
+	if o.LogFormat != "" {
+		args = append(args, "--log-format", o.LogFormat)
+	}
+	if o.TTY {
+		args = append(args, "--tty")
+	}
+	if o.Stdin {
+		args = append(args, "--stdin")
+	}
+	if o.ShimLog != "" {
+		args = append(args, "--shim-log", o.ShimLog)
+	}
+	if o.Debug {
+		args = append(args, "--debug")
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = "/"
+	if o.ShimLog != "" {
+		// Stderr too, so that a crash's trace is kept.
+		if f, err := os.OpenFile(o.ShimLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
+			defer f.Close()
+			cmd.Stderr = f
+		}
+	}
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("start shim: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	r.SetReadDeadline(time.Now().Add(timeout))
+	var b [1]byte
+	n, rerr := io.ReadFull(r, b[:])
+	if n == 1 && b[0] == 'R' {
+		return nil
+	}
+	if errors.Is(rerr, os.ErrDeadlineExceeded) {
+		// Killing the shim would leave the container unsupervised; it
+		// may still finish and exit on its own, so report and leave it.
+		return fmt.Errorf("shim for %s: not ready after %s", o.ID, timeout)
+	}
+	// The shim closed the pipe without the ready byte: it is exiting.
+	var werr error
+	select {
+	case werr = <-exited:
+	case <-time.After(30 * time.Second):
+		werr = errors.New("did not exit")
+	}
+	if msg := ReadCreateError(o.StateDir); msg != "" {
+		return fmt.Errorf("create container %s: %s", o.ID, msg)
+	}
+	return fmt.Errorf("shim for %s failed: %v", o.ID, werr)
+}

@@ -1,0 +1,595 @@
+package shim
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/logging"
+)
+
+const (
+	// drainTimeout bounds how long output is read after a process exits:
+	// something outside its pid namespace may hold the pipe open.
+	drainTimeout = 2 * time.Second
+	// defaultLinger keeps the socket answering after the exit, for
+	// late wait and state calls.
+	defaultLinger = 2 * time.Second
+	// maxRequest bounds a request line (an exec's process JSON).
+	maxRequest = 4 << 20
+)
+
+// Options configure one shim; cmd/berth-shim fills them from its flags.
+type Options struct {
+	ID          string
+	Bundle      string
+	Runtime     string // path of a runc-compatible runtime
+	RuntimeRoot string
+	StateDir    string
+	// LogPath is the container's log ("" for none), in LogFormat:
+	// "json-file" (the default) rotated by LogMaxSize and LogMaxFiles, or
+	// "cri".
+	LogPath     string
+	LogFormat   string
+	LogMaxSize  int64
+	LogMaxFiles int
+	TTY         bool
+	Stdin       bool
+	Logger      *slog.Logger
+	// Ready, if set, gets one byte and is closed once the socket answers.
+	Ready *os.File
+	// Linger is how long the shim stays after the exit (default 2 s).
+	Linger time.Duration
+}
+
+type logSink interface {
+	logging.Writer
+	Close() error
+}
+
+// stdinWriter is the container's stdin as clients write it: a pipe, or the
+// pty master. Close stops forwarding (and closes a pipe).
+type stdinWriter struct {
+	f         *os.File
+	closeFile bool
+	closed    atomic.Bool
+}
+
+func (w *stdinWriter) Write(p []byte) (int, error) {
+	if w.closed.Load() {
+		return 0, os.ErrClosed
+	}
+	return w.f.Write(p)
+}
+
+func (w *stdinWriter) Close() {
+	if w.closed.CompareAndSwap(false, true) && w.closeFile {
+		w.f.Close()
+	}
+}
+
+type shim struct {
+	opts   Options
+	log    *slog.Logger
+	rt     *ociRuntime
+	reaper *reaper
+	sink   logSink
+	hub    *hub
+	stdin  *stdinWriter
+	master *os.File
+
+	outputs   []*os.File
+	outputsWG sync.WaitGroup
+	logErrs   atomic.Int64
+
+	mu         sync.Mutex
+	status     string
+	starting   bool
+	pid        int
+	startedAt  time.Time
+	exit       ExitStatus
+	execs      map[string]*execProc
+	execSeq    int
+	execsEnded []string
+
+	exited   chan struct{}
+	quit     chan struct{}
+	quitOnce sync.Once
+}
+
+// Run is berth-shim: it creates the container, serves the control socket,
+// and returns after the container has exited and been deleted (or the
+// create failed, which it then records in STATE/create-error).
+func Run(opts Options) error {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Linger <= 0 {
+		opts.Linger = defaultLinger
+	}
+	if opts.ID == "" || opts.Bundle == "" || opts.Runtime == "" || opts.StateDir == "" {
+		return errdefs.InvalidArgument("shim: --id, --bundle, --runtime and --state-dir are required")
+	}
+	s := &shim{
+		opts:   opts,
+		log:    opts.Logger.With("id", opts.ID),
+		hub:    newHub(opts.TTY),
+		status: StatusCreated,
+		execs:  map[string]*execProc{},
+		exited: make(chan struct{}),
+		quit:   make(chan struct{}),
+	}
+	// Orphans of the runtime (the container's init, exec'd processes) are
+	// reparented to us, so that we can reap them and read their status.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set child subreaper: %w", err)
+	}
+	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
+	s.reaper = newReaper()
+	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
+		return err
+	}
+	for _, name := range []string{SocketName, ExitFileName, CreateErrorName, PidFileName, consoleName} {
+		os.Remove(filepath.Join(opts.StateDir, name))
+	}
+	if opts.Bundle, _ = filepath.Abs(opts.Bundle); opts.RuntimeRoot == "" {
+		opts.RuntimeRoot = "/run/berth-oci"
+	}
+	s.opts = opts
+	s.rt = &ociRuntime{path: opts.Runtime, root: opts.RuntimeRoot, stateDir: opts.StateDir, reaper: s.reaper}
+
+	initExit, err := s.create()
+	if err == nil {
+		err = s.listen()
+	}
+	if err != nil {
+		s.rt.delete(opts.ID, true)
+		msg := err.Error()
+		var re *runtimeError
+		if errors.As(err, &re) {
+			msg = re.msg
+		}
+		if werr := writeFileAtomic(filepath.Join(opts.StateDir, CreateErrorName), []byte(msg+"\n")); werr != nil {
+			s.log.Error("record create error", "err", werr)
+		}
+		if s.sink != nil {
+			s.sink.Close()
+		}
+		return err
+	}
+	s.log.Info("container created", "pid", s.pid)
+	go s.supervise(initExit)
+	<-s.quit
+	os.Remove(filepath.Join(opts.StateDir, SocketName))
+	s.log.Info("shim exiting")
+	return nil
+}
+
+// create runs the runtime's create with the container's stdio.
+func (s *shim) create() (<-chan exit, error) {
+	o := s.opts
+	if o.LogPath != "" {
+		var err error
+		if o.LogFormat == "cri" {
+			s.sink, err = logging.NewCRIFile(o.LogPath)
+		} else if o.LogFormat == "" || o.LogFormat == "json-file" {
+			s.sink, err = logging.NewJSONFile(o.LogPath, o.LogMaxSize, o.LogMaxFiles)
+		} else {
+			err = errdefs.InvalidArgument("unknown log format %q", o.LogFormat)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	pidFile := filepath.Join(o.StateDir, PidFileName)
+	var ours, theirs []*os.File
+	closeAll := func(fs []*os.File) {
+		for _, f := range fs {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+	var err error
+	if o.TTY {
+		cs, cerr := newConsoleSocket(filepath.Join(o.StateDir, consoleName))
+		if cerr != nil {
+			return nil, cerr
+		}
+		defer cs.close()
+		// The runtime's own stdio is /dev/null: the container gets the pty.
+		err = s.rt.create(o.ID, o.Bundle, pidFile, cs.name, []*os.File{nil, nil, nil})
+		if err == nil {
+			if s.master, err = cs.master(5 * time.Second); err == nil {
+				ours = append(ours, s.master)
+				s.outputs = []*os.File{s.master}
+				if o.Stdin {
+					s.stdin = &stdinWriter{f: s.master}
+				}
+			}
+		}
+	} else {
+		outR, outW, perr := os.Pipe()
+		if perr != nil {
+			return nil, perr
+		}
+		errR, errW, perr := os.Pipe()
+		if perr != nil {
+			closeAll([]*os.File{outR, outW})
+			return nil, perr
+		}
+		ours, theirs = []*os.File{outR, errR}, []*os.File{nil, outW, errW}
+		if o.Stdin {
+			inR, inW, perr := os.Pipe()
+			if perr != nil {
+				closeAll(append(ours, theirs...))
+				return nil, perr
+			}
+			theirs[0] = inR
+			ours = append(ours, inW)
+			s.stdin = &stdinWriter{f: inW, closeFile: true}
+		}
+		err = s.rt.create(o.ID, o.Bundle, pidFile, "", theirs)
+		closeAll(theirs)
+		s.outputs = []*os.File{outR, errR}
+	}
+	if err == nil {
+		s.pid, err = readPid(pidFile)
+	}
+	if err != nil {
+		closeAll(ours)
+		return nil, err
+	}
+	initExit := s.reaper.watch(s.pid)
+	if ppid := parentOf(s.pid); ppid != os.Getpid() && ppid > 0 {
+		s.log.Warn("the container's init is not our child: its exit will not be seen", "pid", s.pid, "ppid", ppid)
+	}
+	streams := []string{logging.Stdout, logging.Stderr}
+	for i, f := range s.outputs {
+		var lw *logging.LineSplitter
+		if s.sink != nil {
+			lw = logging.LineWriter(s.sink, streams[i])
+		}
+		s.outputsWG.Add(1)
+		go s.pump(f, StreamStdout+byte(i), lw)
+	}
+	go func() {
+		// Attach streams end when the output does.
+		s.outputsWG.Wait()
+		s.hub.close()
+	}()
+	return initExit, nil
+}
+
+// parentOf returns pid's parent from /proc, or 0.
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces and parentheses: parse after the last ')'.
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == ')' {
+			var state byte
+			var ppid int
+			fmt.Sscanf(string(b[i+1:]), " %c %d", &state, &ppid)
+			return ppid
+		}
+	}
+	return 0
+}
+
+// pump copies one output stream to the log and the attached clients.
+func (s *shim) pump(f *os.File, stream byte, lw *logging.LineSplitter) {
+	defer s.outputsWG.Done()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			if lw != nil {
+				if _, werr := lw.Write(buf[:n]); werr != nil {
+					s.logWriteError(werr)
+				}
+			}
+			s.hub.broadcast(stream, buf[:n])
+		}
+		if err != nil {
+			// io.EOF, EIO once a pty's last user is gone, or the drain deadline.
+			break
+		}
+	}
+	if lw != nil {
+		if err := lw.Close(); err != nil {
+			s.logWriteError(err)
+		}
+	}
+}
+
+func (s *shim) logWriteError(err error) {
+	if n := s.logErrs.Add(1); n == 1 || n%1000 == 0 {
+		s.log.Error("write container log", "err", err, "failures", n)
+	}
+}
+
+func (s *shim) listen() error {
+	l, err := listenUnix(filepath.Join(s.opts.StateDir, SocketName))
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	go s.serve(l)
+	go func() {
+		<-s.quit
+		l.Close()
+	}()
+	if r := s.opts.Ready; r != nil {
+		r.Write([]byte{'R'})
+		r.Close()
+	}
+	return nil
+}
+
+// supervise waits for the container's init to exit, then records the
+// status, flushes the output, deletes the runtime's state and, after the
+// linger, ends the shim.
+func (s *shim) supervise(initExit <-chan exit) {
+	e := <-initExit
+	code, sig := e.code()
+	st := ExitStatus{ExitCode: code, ExitedAt: e.at.UTC(), Signal: sig}
+	s.mu.Lock()
+	s.status, s.exit = StatusStopped, st
+	s.mu.Unlock()
+	s.log.Info("container exited", "exitCode", code, "signal", sig)
+	if err := writeExitFile(s.opts.StateDir, st); err != nil {
+		s.log.Error("record exit status", "err", err)
+	}
+	deadline := time.Now().Add(drainTimeout)
+	for _, f := range s.outputs {
+		f.SetReadDeadline(deadline)
+	}
+	s.outputsWG.Wait()
+	for _, f := range s.outputs {
+		f.Close()
+	}
+	if s.stdin != nil {
+		s.stdin.Close()
+	}
+	if s.sink != nil {
+		if err := s.sink.Close(); err != nil {
+			s.log.Error("close container log", "err", err)
+		}
+	}
+	if err := s.rt.delete(s.opts.ID, false); err != nil {
+		s.log.Warn("delete container", "err", err)
+		if err := s.rt.delete(s.opts.ID, true); err != nil {
+			s.log.Error("delete container", "err", err)
+		}
+	}
+	close(s.exited)
+	time.AfterFunc(s.opts.Linger, s.stop)
+}
+
+func (s *shim) stop() { s.quitOnce.Do(func() { close(s.quit) }) }
+
+func (s *shim) serve(l *net.UnixListener) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("accept", "err", err)
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		go s.handle(c)
+	}
+}
+
+// handle answers one connection. Streaming ops take it over; the others
+// answer and close it.
+func (s *shim) handle(c *net.UnixConn) {
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReaderSize(c, 4096)
+	line, err := readLine(br, maxRequest)
+	if err != nil {
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	var req request
+	if err := json.Unmarshal(line, &req); err != nil {
+		reply(c, nil, errdefs.InvalidArgument("bad request: %v", err))
+		c.Close()
+		return
+	}
+	switch req.Op {
+	case opAttach:
+		s.attach(c, br, req)
+		return
+	case opExec:
+		s.execOp(c, br, req)
+		return
+	case opWait:
+		s.wait(c, br)
+	case opShutdown:
+		if err := s.shutdown(); err != nil {
+			reply(c, nil, err)
+		} else {
+			reply(c, struct{}{}, nil)
+			s.stop()
+		}
+	default:
+		v, err := s.call(req)
+		reply(c, v, err)
+	}
+	c.Close()
+}
+
+// call runs the ops that answer at once.
+func (s *shim) call(req request) (any, error) {
+	switch req.Op {
+	case opState:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return State{Status: s.status, Pid: s.pid, ExitCode: s.exit.ExitCode, ExitedAt: s.exit.ExitedAt, StartedAt: s.startedAt}, nil
+	case opStart:
+		return struct{}{}, s.start()
+	case opKill:
+		return struct{}{}, s.kill(req.Signal, req.All)
+	case opResize:
+		if s.master == nil {
+			return nil, errdefs.FailedPrecondition("the container has no terminal")
+		}
+		if s.stopped() {
+			return nil, errdefs.Conflict("container is not running")
+		}
+		if err := setWinsize(s.master, req.Width, req.Height); err != nil {
+			return nil, errdefs.InvalidArgument("resize: %v", err)
+		}
+		return struct{}{}, nil
+	case opCloseStdin:
+		if s.stdin != nil {
+			s.stdin.Close()
+		}
+		return struct{}{}, nil
+	case opExecState:
+		return s.execState(req.ExecID)
+	case opExecResize:
+		return struct{}{}, s.execResize(req.ExecID, req.Width, req.Height)
+	case opReopenLog:
+		r, ok := s.sink.(interface{ Reopen() error })
+		if !ok {
+			return nil, errdefs.FailedPrecondition("the log cannot be reopened")
+		}
+		return struct{}{}, r.Reopen()
+	}
+	return nil, errdefs.InvalidArgument("unknown op %q", req.Op)
+}
+
+func (s *shim) stopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status == StatusStopped
+}
+
+func (s *shim) start() error {
+	s.mu.Lock()
+	if s.status != StatusCreated || s.starting {
+		st := s.status
+		s.mu.Unlock()
+		return errdefs.Conflict("container is %s", st)
+	}
+	s.starting = true
+	s.mu.Unlock()
+	// Stamped before: the process may exit before start returns.
+	at := time.Now().UTC()
+	err := s.rt.start(s.opts.ID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.starting = false
+	if err != nil {
+		return err
+	}
+	s.startedAt = at
+	if s.status == StatusCreated {
+		s.status = StatusRunning
+	}
+	return nil
+}
+
+func (s *shim) kill(sig int, all bool) error {
+	if sig <= 0 || sig > 64 {
+		return errdefs.InvalidArgument("bad signal %d", sig)
+	}
+	if s.stopped() {
+		return errdefs.Conflict("container is not running")
+	}
+	return s.rt.kill(s.opts.ID, sig, all)
+}
+
+// wait answers once the container has exited, unless the client leaves.
+func (s *shim) wait(c net.Conn, br *bufio.Reader) {
+	gone := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, br)
+		close(gone)
+	}()
+	select {
+	case <-s.exited:
+		s.mu.Lock()
+		e := s.exit
+		s.mu.Unlock()
+		reply(c, e, nil)
+	case <-gone:
+	}
+}
+
+func (s *shim) shutdown() error {
+	if !s.stopped() {
+		return errdefs.Conflict("container is running: kill it first")
+	}
+	<-s.exited
+	return nil
+}
+
+// attach streams the container's output to c and c's bytes to its stdin.
+func (s *shim) attach(c *net.UnixConn, br *bufio.Reader, req request) {
+	if err := reply(c, struct{}{}, nil); err != nil {
+		c.Close()
+		return
+	}
+	if !s.hub.add(c, req.Stdout, req.Stderr) {
+		c.Close()
+		return
+	}
+	if req.Stdin && s.stdin != nil {
+		// The client ending its input does not close the container's
+		// stdin, which others may share: berthd sends close-stdin.
+		go io.CopyBuffer(s.stdin, br, make([]byte, 8<<10))
+	}
+}
+
+func reply(c net.Conn, v any, err error) error {
+	if err != nil {
+		v = errorReply{Error: err.Error(), Kind: kindOf(err)}
+	}
+	b, merr := json.Marshal(v)
+	if merr != nil {
+		b, _ = json.Marshal(errorReply{Error: merr.Error()})
+	}
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, werr := c.Write(append(b, '\n'))
+	c.SetWriteDeadline(time.Time{})
+	return werr
+}
+
+// readLine reads up to and without a newline, at most max bytes.
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(line)+len(frag) > max {
+			return nil, errors.New("line too long")
+		}
+		line = append(line, frag...)
+		if err == nil {
+			return line[:len(line)-1], nil
+		}
+		if err != bufio.ErrBufferFull {
+			return nil, err
+		}
+	}
+}
