@@ -3,7 +3,22 @@ package errdefs
 import (
 	"context"
 	"errors"
-	"net/http"
+)
+
+// HTTP status codes, spelled out so that packages which only classify
+// errors (the shim) need not link net/http.
+const (
+	statusOK                  = 200
+	statusBadRequest          = 400
+	statusUnauthorized        = 401
+	statusForbidden           = 403
+	statusNotFound            = 404
+	statusRequestTimeout      = 408
+	statusConflict            = 409
+	statusPreconditionFailed  = 412
+	statusInternalServerError = 500
+	statusNotImplemented      = 501
+	statusServiceUnavailable  = 503
 )
 
 // HTTPStatus maps an error to the status the Docker Engine API uses for it.
@@ -11,44 +26,44 @@ import (
 func HTTPStatus(err error) int {
 	switch {
 	case err == nil:
-		return http.StatusOK
+		return statusOK
 	case errors.Is(err, ErrInvalidArgument):
-		return http.StatusBadRequest
+		return statusBadRequest
 	case errors.Is(err, ErrNotFound):
-		return http.StatusNotFound
+		return statusNotFound
 	case errors.Is(err, ErrAlreadyExists), errors.Is(err, ErrConflict):
-		return http.StatusConflict
+		return statusConflict
 	case errors.Is(err, ErrFailedPrecondition):
-		return http.StatusPreconditionFailed
+		return statusPreconditionFailed
 	case errors.Is(err, ErrPermissionDenied):
-		return http.StatusForbidden
+		return statusForbidden
 	case errors.Is(err, ErrNotImplemented):
-		return http.StatusNotImplemented
+		return statusNotImplemented
 	case errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
+		return statusServiceUnavailable
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusRequestTimeout
+		return statusRequestTimeout
 	}
-	return http.StatusInternalServerError
+	return statusInternalServerError
 }
 
 // FromHTTPStatus is the reverse, for clients reading an API error.
 func FromHTTPStatus(code int, msg string) error {
 	class := ErrInternal
 	switch code {
-	case http.StatusBadRequest:
+	case statusBadRequest:
 		class = ErrInvalidArgument
-	case http.StatusNotFound:
+	case statusNotFound:
 		class = ErrNotFound
-	case http.StatusConflict:
+	case statusConflict:
 		class = ErrConflict
-	case http.StatusPreconditionFailed:
+	case statusPreconditionFailed:
 		class = ErrFailedPrecondition
-	case http.StatusForbidden, http.StatusUnauthorized:
+	case statusForbidden, statusUnauthorized:
 		class = ErrPermissionDenied
-	case http.StatusNotImplemented:
+	case statusNotImplemented:
 		class = ErrNotImplemented
-	case http.StatusServiceUnavailable:
+	case statusServiceUnavailable:
 		class = ErrUnavailable
 	}
 	return &classed{class: class, msg: msg}
