@@ -67,7 +67,7 @@ test-unit: ## unit tests (any user), with the race detector
 
 test-integration: build ## integration tests against the real kernel (root)
 	BERTH_OCI=$(CURDIR)/bin/berth-oci BERTHD=$(CURDIR)/bin/berthd BERTH=$(CURDIR)/bin/berth \
-		$(GO) test -count=1 -timeout 20m ./test/integration/...
+		$(GO) test -count=1 -p 1 -timeout 25m ./test/integration/...
 
 test: deps-full vet test-unit test-integration ## everything CI runs
 

@@ -139,9 +139,10 @@ func (s *Service) restartLater(id string, count int) {
 	if err != nil || c.State.Status != StatusRestarting {
 		return // removed or stopped meanwhile
 	}
+	// Stays "restarting" until start makes it "running": no one may see
+	// an exited state with the final restart count in between.
 	s.update(id, func(c *Container) error {
 		c.RestartCount++
-		c.State.Status = StatusExited
 		return nil
 	})
 	c.RestartCount++

@@ -46,6 +46,16 @@ func (g *growing) finish(err error) {
 	g.cond.Broadcast()
 }
 
+// close releases the read handle once nobody reads any more.
+func (g *growing) close() {
+	g.mu.Lock()
+	if g.f != nil {
+		g.f.Close()
+		g.f = nil
+	}
+	g.mu.Unlock()
+}
+
 // wait returns when the download finished (successfully or not).
 func (g *growing) wait() error {
 	g.mu.Lock()

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -118,6 +120,13 @@ func (s *Service) Pull(ctx context.Context, ref reference.Reference, opts PullOp
 	}
 	sizes, err := s.fetchLayers(ctx, repo, lease, img.Layers, report)
 	if err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			// A full disk: partial downloads kept for a resume would
+			// only keep it full.
+			for _, l := range img.Layers {
+				s.Content.AbortIngest(l.Blob.Digest)
+			}
+		}
 		return Image{}, fmt.Errorf("pull %s: %w", ref.Familiar(), err)
 	}
 	for i, n := range sizes {
@@ -248,7 +257,13 @@ func (s *Service) fetchLayers(ctx context.Context, repo *registry.Repo, lease st
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	for _, st := range streams {
+		if st != nil {
+			st.close()
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return sizes, nil
