@@ -3,7 +3,7 @@
 # Berth needs, build and install it, run a container from a bundle whose
 # rootfs is Debian's busybox-static, then start berthd and move a locally
 # built busybox image through it: load, list, push to a registry on
-# loopback, remove, pull back.
+# loopback, remove, pull back, then run a container from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,3 +60,6 @@ berth rmi "127.0.0.1:$port/demo/busybox:1" demo/busybox:latest
 berth pull "127.0.0.1:$port/demo/busybox:1"
 berth image inspect --format '{{.Id}} {{json .Config.Cmd}} {{.Os}}/{{.Architecture}}' "127.0.0.1:$port/demo/busybox:1"
 berth images
+
+# And run a container from that image through berthd and its shim.
+berth run --rm "127.0.0.1:$port/demo/busybox:1" sh -c 'echo "hello from a berth container: $(hostname), $(id)"'

@@ -104,7 +104,7 @@ func TestHostileLayers(t *testing.T) {
 	// Nothing may exist in the daemon's tree outside the places berthd
 	// writes: content, snapshot directories, its databases.
 	top := filepath.Dir(d.root)
-	allowed := regexp.MustCompile(`^(berth\.toml|docker|run(/.*)?|root|root/(metadata\.db|tmp|content(/.*)?|snapshots|snapshots/overlay|snapshots/overlay/(metadata\.db|check(/.*)?|snapshots|snapshots/[0-9]+|snapshots/[0-9]+/(fs|work)(/.*)?)))$`)
+	allowed := regexp.MustCompile(`^(berth\.toml|docker|run(/.*)?|root|root/(metadata\.db|tmp|containers|content(/.*)?|snapshots|snapshots/overlay|snapshots/overlay/(metadata\.db|check(/.*)?|snapshots|snapshots/[0-9]+|snapshots/[0-9]+/(fs|work)(/.*)?)))$`)
 	filepath.WalkDir(top, func(p string, de fs.DirEntry, err error) error {
 		rel, _ := filepath.Rel(top, p)
 		if rel == "." {
