@@ -26,6 +26,7 @@ import (
 	"github.com/berth-dev/berth/internal/metadata"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/berth-dev/berth/internal/volume"
 )
 
 var version = "dev"
@@ -93,6 +94,7 @@ type daemon struct {
 	snaps snapshot.Snapshotter
 	imgs  *images.Service
 	ctrs  *container.Service
+	vols  *volume.Store
 	gc    *gc.Collector
 	api   *dockerapi.Server
 }
@@ -155,8 +157,10 @@ func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		Runtimes: runtimes(cfg), Default: "berth-oci", InitPath: findInit(),
 	}
 	d.imgs.InUse = d.ctrs.InUse
+	d.vols = &volume.Store{Meta: meta, Root: filepath.Join(cfg.Root, "volumes"), InUse: d.ctrs.VolumeUsers}
+	d.ctrs.Volumes = d.vols
 	d.gc = &gc.Collector{Content: cs, Snaps: snaps, Sources: []gc.Source{d.imgs.Roots, d.ctrs.Roots}, IngestAge: 24 * time.Hour, Log: log}
-	d.api = &dockerapi.Server{Images: d.imgs, Containers: d.ctrs, Events: hub, GC: d.gc, Log: log, Version: version, Root: cfg.Root, Started: time.Now()}
+	d.api = &dockerapi.Server{Images: d.imgs, Containers: d.ctrs, Volumes: d.vols, Events: hub, GC: d.gc, Log: log, Version: version, Root: cfg.Root, Started: time.Now()}
 	return d, nil
 }
 

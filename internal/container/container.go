@@ -57,6 +57,21 @@ type Container struct {
 	Runtime      string   `json:"runtime"`
 	RestartCount int      `json:"restartCount"`
 	ExecIDs      []string `json:"execIDs,omitempty"`
+	// Mounts are the binds and volumes, resolved at create.
+	Mounts []Mount `json:"mounts,omitempty"`
+}
+
+// Mount is one bind or volume of a container.
+type Mount struct {
+	Type        string   `json:"type"` // bind, volume, tmpfs
+	Name        string   `json:"name,omitempty"`
+	Source      string   `json:"source"`
+	Destination string   `json:"destination"`
+	ReadOnly    bool     `json:"readOnly,omitempty"`
+	Propagation string   `json:"propagation,omitempty"`
+	Options     []string `json:"options,omitempty"`
+	NoCopy      bool     `json:"noCopy,omitempty"`
+	Anonymous   bool     `json:"anonymous,omitempty"`
 }
 
 var (

@@ -382,6 +382,16 @@ func (s *Service) Remove(ctx context.Context, term string, opts RemoveOptions) e
 	forgetExecs(c.ID)
 	s.notify()
 	s.publish("destroy", c, nil)
+	// rm -v and --rm take the container's anonymous volumes along.
+	if (opts.Volumes || c.HostConfig.AutoRemove) && s.Volumes != nil {
+		for _, m := range c.Mounts {
+			if m.Type == "volume" && m.Anonymous {
+				if err := s.Volumes.Remove(ctx, m.Name, false); err != nil && !errdefs.IsNotFound(err) {
+					s.log().Warn("remove anonymous volume", "volume", m.Name, "err", err)
+				}
+			}
+		}
+	}
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/images"
 	"github.com/berth-dev/berth/internal/metadata"
 	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/berth-dev/berth/internal/volume"
 )
 
 // Snapshotter is what containers need from the snapshotter.
@@ -31,11 +32,12 @@ type Snapshotter interface {
 
 // Service runs containers.
 type Service struct {
-	Meta   *metadata.DB
-	Images *images.Service
-	Snaps  Snapshotter
-	Events *events.Hub
-	Log    *slog.Logger
+	Meta    *metadata.DB
+	Images  *images.Service
+	Snaps   Snapshotter
+	Volumes *volume.Store
+	Events  *events.Hub
+	Log     *slog.Logger
 
 	Root     string            // /var/lib/berth: containers/<id>/ (logs, hosts files)
 	State    string            // /run/berth: containers/<id>/ (bundle), shims/<id>/
@@ -239,8 +241,17 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 			return nil, err
 		}
 	}
+	cfg, err := s.Images.Config(ctx, img.Image)
+	if err != nil {
+		return nil, fmt.Errorf("create container: image config: %w", err)
+	}
+	mounts, err := s.resolveMounts(opts.HostConfig.Binds, opts.HostConfig.Mounts, images.Defaults(cfg).Volumes)
+	if err != nil {
+		return nil, err
+	}
 	c := &Container{
-		ID: newID(), Name: name, Image: img.ID.String(), ImageRef: opts.Config.Image, Created: time.Now().UTC(),
+		Mounts: mounts,
+		ID:     newID(), Name: name, Image: img.ID.String(), ImageRef: opts.Config.Image, Created: time.Now().UTC(),
 		Config: opts.Config, HostConfig: opts.HostConfig, Runtime: rt, State: State{Status: StatusCreated},
 	}
 	if c.Config.Hostname == "" {

@@ -95,6 +95,9 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 	if err != nil {
 		return err
 	}
+	if opts.Mounts, err = s.specMounts(ctx, c, rootfs); err != nil {
+		return err
+	}
 	def := images.Defaults(cfg)
 	spec, err := specgen.Generate(specgen.Image{Env: def.Env, Entrypoint: def.Entrypoint, Cmd: def.Cmd, User: def.User,
 		WorkingDir: def.WorkingDir, StopSignal: def.StopSignal, Volumes: def.Volumes, Labels: def.Labels}, opts)
@@ -239,18 +242,6 @@ func (s *Service) specOptions(c *Container, rootfs, hostname, hosts, resolv stri
 			return o, errdefs.Conflict("cannot join the %s namespace of a non running container: %s", ns.kind, id)
 		}
 		ns.set(fmt.Sprintf("/proc/%d/ns/%s", other.State.Pid, ns.kind))
-	}
-	binds, err := parseBinds(h.Binds)
-	if err != nil {
-		return o, err
-	}
-	o.Mounts = append(o.Mounts, binds...)
-	for _, m := range h.Mounts {
-		sm, err := convertMount(m)
-		if err != nil {
-			return o, err
-		}
-		o.Mounts = append(o.Mounts, sm)
 	}
 	return o, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/storage"
 
 	ctr "github.com/berth-dev/berth/internal/container"
@@ -254,7 +255,7 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
 		sum := container.Summary{
 			ID: c.ID, Names: []string{"/" + c.Name}, Image: c.ImageRef, ImageID: c.Image, Command: command(c),
 			Created: c.Created.Unix(), Labels: c.Config.Labels, State: container.ContainerState(c.State.Status),
-			Status: statusText(c), Ports: []container.PortSummary{}, Mounts: []container.MountPoint{},
+			Status: statusText(c), Ports: []container.PortSummary{}, Mounts: mountPoints(c),
 		}
 		if sum.Labels == nil {
 			sum.Labels = map[string]string{}
@@ -321,6 +322,7 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
 	if resp.Args == nil {
 		resp.Args = []string{}
 	}
+	resp.Mounts = mountPoints(c)
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -419,4 +421,17 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) {
 	if err != nil && r.Context().Err() == nil {
 		s.Log.Debug("logs", "container", c.ID, "err", err)
 	}
+}
+
+func mountPoints(c *ctr.Container) []container.MountPoint {
+	out := []container.MountPoint{}
+	for _, m := range c.Mounts {
+		mp := container.MountPoint{Type: mount.Type(m.Type), Name: m.Name, Source: m.Source, Destination: m.Destination,
+			RW: !m.ReadOnly, Propagation: mount.Propagation(m.Propagation)}
+		if m.Type == "volume" {
+			mp.Driver = "local"
+		}
+		out = append(out, mp)
+	}
+	return out
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/gc"
 	"github.com/berth-dev/berth/internal/images"
+	"github.com/berth-dev/berth/internal/volume"
 )
 
 // API versions this server speaks.
@@ -30,6 +31,7 @@ const (
 type Server struct {
 	Images     *images.Service
 	Containers *container.Service
+	Volumes    *volume.Store
 	Events     *events.Hub
 	GC         *gc.Collector
 	Log        *slog.Logger
@@ -48,6 +50,9 @@ func (s *Server) Handler() http.Handler {
 	if s.Containers != nil {
 		s.containerRoutes()
 		s.execRoutes()
+	}
+	if s.Volumes != nil {
+		s.volumeRoutes()
 	}
 	return http.HandlerFunc(s.serve)
 }

@@ -202,3 +202,8 @@ func readSized(call func([]byte) (int, error)) ([]byte, error) {
 		return buf[:n], nil
 	}
 }
+
+// CopyTree copies the tree at src into the existing directory dst with
+// everything a layer can hold (see copyTree). Volumes use it to copy an
+// image's content into a new volume.
+func CopyTree(ctx context.Context, src, dst string) error { return copyTree(ctx, src, dst) }

@@ -226,3 +226,51 @@ func TestExec(t *testing.T) {
 	}
 	d.berth("rm", "ex")
 }
+
+func TestVolumes(t *testing.T) {
+	d := startDaemon(t, "")
+	r := reg.Start(t)
+	img := r.Ref("it/vol:1")
+	reg.Push(t, img, reg.BusyboxImage(t, reg.WithLayer(reg.Dir("seed", 0o755), reg.Reg("seed/from-image", 0o644, "image data\n"), reg.Dir("anon", 0o755), reg.Reg("anon/a", 0o644, "a\n")), reg.WithVolumes("/anon")))
+	d.berth("pull", img)
+	if out := d.berth("volume", "create", "data"); out != "data\n" {
+		t.Errorf("volume create: %q", out)
+	}
+	d.berth("run", "--rm", "-v", "data:/data", img, "sh", "-c", "echo kept > /data/f")
+	if out := d.berth("run", "--rm", "-v", "data:/data:ro", img, "sh", "-c", "cat /data/f; touch /data/g 2>&1 || true"); !strings.Contains(out, "kept") || !strings.Contains(out, "Read-only") {
+		t.Errorf("volume content / ro: %q", out)
+	}
+	// A new named volume gets the image's content at its path.
+	if out := d.berth("run", "--rm", "-v", "fresh:/seed", img, "cat", "/seed/from-image"); out != "image data\n" {
+		t.Errorf("copy-up: %q", out)
+	}
+	// docker -v with a volume, and a bind mount of a host dir.
+	host := t.TempDir()
+	os.WriteFile(host+"/h", []byte("host\n"), 0o644)
+	if out := d.docker("run", "--rm", "-v", "data:/data", "-v", host+":/host:ro", img, "cat", "/data/f", "/host/h"); out != "kept\nhost\n" {
+		t.Errorf("docker -v: %q", out)
+	}
+	// The image's VOLUME makes an anonymous volume, removed by rm -v.
+	d.berth("run", "-d", "--name", "v1", "-v", "data:/data", img, "sleep", "300")
+	anon := d.inspectC("v1", `{{range .Mounts}}{{if eq .Destination "/anon"}}{{.Name}}{{end}}{{end}}`)
+	if len(anon) != 64 {
+		t.Fatalf("anonymous volume for /anon: %q", anon)
+	}
+	if out := d.berth("exec", "v1", "cat", "/anon/a"); out != "a\n" {
+		t.Errorf("anonymous volume content: %q", out)
+	}
+	if msg := d.berthFail("volume", "rm", "data"); !strings.Contains(msg, "volume is in use") {
+		t.Errorf("rm of a volume in use: %q", msg)
+	}
+	d.berth("rm", "-f", "-v", "v1")
+	if out := d.berth("volume", "ls", "-q"); strings.Contains(out, anon) || !strings.Contains(out, "data") {
+		t.Errorf("after rm -v: %q", out)
+	}
+	if msg := d.berthFail("run", "--rm", "-v", "rel/path:/x", img, "true"); !strings.Contains(msg, "invalid characters") {
+		t.Errorf("bad volume name: %q", msg)
+	}
+	d.berth("volume", "rm", "data", "fresh")
+	if out := d.berth("volume", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("volumes left: %q", out)
+	}
+}
