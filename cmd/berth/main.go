@@ -50,7 +50,7 @@ func main() {
 		c.killCmd(), c.rmCmd(), c.logsCmd(), c.waitCmd(), c.renameCmd(),
 		c.simpleCmd("pause CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", "/pause", nil, nil),
 		c.simpleCmd("unpause CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers", "/unpause", nil, nil),
-		c.containerInspectCmd(), c.containerPruneCmd(), c.execCmd(),
+		c.containerInspectCmd(), c.containerPruneCmd(), c.execCmd(), c.statsCmd(),
 	)
 	system := &cobra.Command{Use: "system", Short: "Manage Berth"}
 	system.AddCommand(c.dfCmd(), withName(c.infoCmd(), "info"), withName(c.eventsCmd(), "events"))
@@ -63,7 +63,7 @@ func main() {
 		c.killCmd(), c.rmCmd(), c.logsCmd(), c.waitCmd(), c.renameCmd(), c.execCmd(),
 		c.simpleCmd("pause CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", "/pause", nil, nil),
 		c.simpleCmd("unpause CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers", "/unpause", nil, nil),
-		image, ctrs, system, c.volumeCmd(),
+		c.statsCmd(), image, ctrs, system, c.volumeCmd(),
 	)
 	if err := root.Execute(); err != nil {
 		var ex exitError

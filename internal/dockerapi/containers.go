@@ -36,6 +36,7 @@ func (s *Server) containerRoutes() {
 	m.HandleFunc("POST /containers/{id}/resize", s.containerResize)
 	m.HandleFunc("POST /containers/{id}/attach", s.containerAttach)
 	m.HandleFunc("GET /containers/{id}/logs", s.containerLogs)
+	m.HandleFunc("GET /containers/{id}/stats", s.containerStats)
 	m.HandleFunc("DELETE /containers/{id}", s.containerDelete)
 }
 

@@ -274,3 +274,25 @@ func TestVolumes(t *testing.T) {
 		t.Errorf("volumes left: %q", out)
 	}
 }
+
+func TestStats(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", img)
+	d.berth("run", "-d", "--name", "busy", "-m", "64m", "--pids-limit", "50", img, "sh", "-c", "while true; do :; done")
+	out := d.berth("stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}", "busy")
+	f := strings.Fields(out)
+	if len(f) != 6 || f[0] != "busy" || f[4] != "64MiB" || f[5] != "1" {
+		t.Fatalf("stats: %q", out)
+	}
+	if cpu, _ := strconv.ParseFloat(strings.TrimSuffix(f[1], "%"), 64); cpu < 20 {
+		t.Errorf("a busy loop shows %s CPU", f[1])
+	}
+	if out := d.docker("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"); !strings.Contains(out, "busy") || !strings.Contains(out, "64MiB") {
+		t.Errorf("docker stats: %q", out)
+	}
+	d.berth("rm", "-f", "busy")
+	if msg := d.berthFail("stats", "--no-stream", "busy"); !strings.Contains(msg, "No such container") {
+		t.Errorf("stats of a removed container: %q", msg)
+	}
+}
