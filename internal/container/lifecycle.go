@@ -60,10 +60,20 @@ func (s *Service) exitFromFile(id string) exitInfo {
 // restart policy.
 func (s *Service) exited(id string, e exitInfo) {
 	unlock := s.lock(id)
-	c, err := s.update(id, func(c *Container) error {
-		if !c.State.Running() {
-			return ErrNotModified
+	cur, err := s.Get(id)
+	if err != nil || !cur.State.Running() {
+		unlock()
+		return
+	}
+	// Clean up first, so whoever sees "exited" sees it done.
+	if e.Error != "" {
+		// The shim died: its container may still run, unsupervised.
+		if err := s.runtime(context.Background(), cur, "delete", "--force", id); err != nil {
+			s.log().Warn("cleaning up after a dead shim", "container", id, "err", err)
 		}
+	}
+	s.release(id)
+	c, err := s.update(id, func(c *Container) error {
 		c.State.Status = StatusExited
 		c.State.ExitCode = e.Code
 		c.State.FinishedAt = e.At
@@ -75,9 +85,6 @@ func (s *Service) exited(id string, e exitInfo) {
 		c.State.Error = e.Error
 		return nil
 	})
-	if err == nil {
-		s.release(id)
-	}
 	unlock()
 	if err != nil {
 		return

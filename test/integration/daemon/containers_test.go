@@ -296,3 +296,61 @@ func TestStats(t *testing.T) {
 		t.Errorf("stats of a removed container: %q", msg)
 	}
 }
+
+// A shim killed with SIGKILL: berthd marks the container exited with a
+// reason and cleans up its mount.
+func TestShimKilled(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", img)
+	id := strings.TrimSpace(d.berth("run", "-d", "--name", "orphan", img, "sleep", "300"))
+	var shim int
+	for _, p := range pidsOf("berth-shim") {
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/cmdline"); strings.Contains(string(b), id) {
+			shim = p
+		}
+	}
+	if shim == 0 {
+		t.Fatal("no shim found for the container")
+	}
+	pid, _ := strconv.Atoi(d.inspectC("orphan", "{{.State.Pid}}"))
+	syscall.Kill(shim, syscall.SIGKILL)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := d.inspectC("orphan", "{{.State.Status}}|{{.State.ExitCode}}|{{.State.Error}}")
+		if strings.HasPrefix(out, "exited|") {
+			if !strings.Contains(out, "berth-shim") {
+				t.Errorf("no reason given: %q", out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container still %q after its shim died", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), id) {
+		t.Error("the rootfs mount is left")
+	}
+	time.Sleep(200 * time.Millisecond)
+	// Dead means gone or a zombie (this VM's pid 1 does not reap).
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && !strings.Contains(string(b), ") Z ") {
+		t.Errorf("the container's process %d runs on unsupervised: %s", pid, b)
+	}
+	d.berth("rm", "-f", "orphan")
+}
+
+func pidsOf(name string) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, _ := os.ReadFile("/proc/" + e.Name() + "/comm"); strings.TrimSpace(string(b)) == name {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
