@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"syscall"
 
 	"github.com/berth-dev/berth/internal/shim"
 )
@@ -28,10 +29,23 @@ func (s *Service) Recover(ctx context.Context) error {
 					}
 				}
 				s.exited(c.ID, s.exitFromFile(c.ID))
+			case c.State.Status == StatusRemoving:
+				// A removal the crash cut short: finish it.
+				if err := s.Remove(ctx, c.ID, RemoveOptions{Force: true, Volumes: c.HostConfig.AutoRemove}); err != nil {
+					s.log().Warn("finishing an interrupted removal", "container", c.ID, "err", err)
+				}
 			case c.State.Status == StatusRestarting:
 				s.update(c.ID, func(c *Container) error { c.State.Status = StatusExited; return nil })
 				fallthrough
 			default:
+				if c.State.Status == StatusCreated {
+					// A start the crash cut short may have left a shim
+					// and a created (or even started) container behind.
+					if cl, err := shim.Dial(s.shimDir(c.ID)); err == nil {
+						cl.Kill(syscall.SIGKILL, true)
+						s.runtime(ctx, &c, "delete", "--force", c.ID)
+					}
+				}
 				s.release(c.ID) // a mount left by a crash
 				p := c.HostConfig.RestartPolicy.Name
 				// always restarts even a container stopped by hand (as

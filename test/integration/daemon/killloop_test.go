@@ -1,0 +1,103 @@
+package daemon_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestKillDaemonLoop kills berthd with SIGKILL at random moments while
+// containers are created, started, stopped and removed, restarts it, and
+// checks that nothing is lost (running containers run and log, exit codes
+// are real) and, once all is removed, that nothing leaks (shims, mounts,
+// cgroups, snapshots).
+func TestKillDaemonLoop(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", img)
+	bin := binary(t, "BERTH", "berth")
+	const rounds = 6
+	for i := range rounds {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("k%d", i)
+			d.run(bin, "run", "-d", "--name", name, img, "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done")
+			if i > 0 {
+				d.run(bin, "stop", "-t", "0", fmt.Sprintf("k%d", i-1))
+			}
+			if i > 1 {
+				d.run(bin, "rm", "-f", fmt.Sprintf("k%d", i-2))
+			}
+		}()
+		time.Sleep(time.Duration(20+rand.IntN(300)) * time.Millisecond)
+		d.kill()
+		wg.Wait()
+		d.start()
+	}
+	// Invariants after the last restart.
+	out := d.berth("ps", "-a", "--format", "{{.Names}}")
+	for _, name := range strings.Fields(out) {
+		st := d.inspectC(name, "{{.State.Status}} {{.State.ExitCode}} {{.State.Pid}} {{.State.Error}}")
+		f := strings.Fields(st)
+		switch f[0] {
+		case "running":
+			pid, _ := strconv.Atoi(f[2])
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil || strings.Contains(string(b), ") Z ") {
+				t.Errorf("%s: running with pid %d, which is dead", name, pid)
+			}
+			before := d.berth("logs", "--tail", "1", name)
+			time.Sleep(300 * time.Millisecond)
+			if after := d.berth("logs", "--tail", "1", name); after == before {
+				t.Errorf("%s: logs stopped (%q)", name, after)
+			}
+			// exec and stop still work
+			if out := d.berth("exec", name, "echo", "alive"); out != "alive\n" {
+				t.Errorf("%s: exec after restarts: %q", name, out)
+			}
+		case "exited":
+			if f[1] != "137" && f[1] != "143" && f[1] != "0" {
+				t.Errorf("%s: exit code lost: %q", name, st)
+			}
+		case "created":
+		default:
+			t.Errorf("%s: state %q", name, st)
+		}
+	}
+	d.berth("ps", "-aq")
+	ids := strings.Fields(d.berth("ps", "-aq", "--no-trunc"))
+	if len(ids) > 0 {
+		d.berth(append([]string{"rm", "-f"}, ids...)...)
+	}
+	if out := d.berth("ps", "-aq"); strings.TrimSpace(out) != "" {
+		t.Errorf("containers left: %q", out)
+	}
+	// No shim of this daemon, no mount, no cgroup, no container snapshot.
+	time.Sleep(3 * time.Second) // shims linger briefly after their container
+	for _, p := range pidsOf("berth-shim") {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p)); strings.Contains(string(b), d.state) {
+			t.Errorf("shim %d left: %s", p, strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), d.state) {
+		t.Errorf("mounts left under %s", d.state)
+	}
+	for _, id := range ids {
+		for _, cg := range []string{"/sys/fs/cgroup/memory/berth", "/sys/fs/cgroup/pids/berth", "/sys/fs/cgroup/berth"} {
+			if _, err := os.Stat(filepath.Join(cg, id)); err == nil {
+				t.Errorf("cgroup %s/%s left", cg, id)
+			}
+		}
+	}
+	d.restart()
+	if _, snaps, _ := d.counts(); snaps != 1 {
+		t.Errorf("%d snapshots left, want the image's 1", snaps)
+	}
+}
