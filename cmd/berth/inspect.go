@@ -89,7 +89,9 @@ func (c *cli) inspect(cmd *cobra.Command, names []string, format string, pathFmt
 		}
 		for _, raw := range objs {
 			var v any
-			json.Unmarshal(raw, &v)
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber() // 134217728, not 1.34217728e+08
+			dec.Decode(&v)
 			if err := tmpl.Execute(out, v); err != nil {
 				return fmt.Errorf("template: %v", err)
 			}

@@ -37,6 +37,8 @@ func (s *Server) containerRoutes() {
 	m.HandleFunc("POST /containers/{id}/attach", s.containerAttach)
 	m.HandleFunc("GET /containers/{id}/logs", s.containerLogs)
 	m.HandleFunc("GET /containers/{id}/stats", s.containerStats)
+	m.HandleFunc("GET /containers/{id}/top", s.containerTop)
+	m.HandleFunc("POST /containers/{id}/update", s.containerUpdate)
 	m.HandleFunc("DELETE /containers/{id}", s.containerDelete)
 }
 

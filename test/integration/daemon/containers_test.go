@@ -354,3 +354,47 @@ func pidsOf(name string) []int {
 	}
 	return out
 }
+
+func TestTopUpdateAttachLogsFollow(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", img)
+	d.berth("run", "-d", "--name", "tu", "-m", "64m", img, "sh", "-c", "echo first; sleep 1; echo second; sleep 300")
+	out := d.berth("top", "tu")
+	if !strings.Contains(out, "PID") || !strings.Contains(out, "sleep") {
+		t.Errorf("top: %q", out)
+	}
+	if out := d.docker("top", "tu"); !strings.Contains(out, "sleep") {
+		t.Errorf("docker top: %q", out)
+	}
+	d.berth("update", "-m", "128m", "--restart", "on-failure:3", "tu")
+	if out := d.inspectC("tu", "{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}"); out != "134217728 on-failure" {
+		t.Errorf("update recorded: %q", out)
+	}
+	if out := d.berth("stats", "--no-stream", "--format", "{{.MemUsage}}", "tu"); !strings.Contains(out, "128MiB") {
+		t.Errorf("update applied: %q", out)
+	}
+	// logs -f follows until the container ends.
+	done := make(chan string)
+	go func() {
+		out, _, _ := d.run(binary(t, "BERTH", "berth"), "logs", "-f", "tu")
+		done <- out
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	d.berth("stop", "-t", "0", "tu")
+	select {
+	case out := <-done:
+		if out != "first\nsecond\n" {
+			t.Errorf("logs -f: %q", out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("logs -f did not end with the container")
+	}
+	if msg := d.berthFail("attach", "tu"); !strings.Contains(msg, "stopped container") {
+		t.Errorf("attach to a stopped container: %q", msg)
+	}
+	if msg := d.berthFail("update", "--restart", "sometimes", "tu"); !strings.Contains(msg, "invalid restart policy") {
+		t.Errorf("bad update: %q", msg)
+	}
+	d.berth("rm", "tu")
+}
