@@ -102,8 +102,9 @@ func (s *Service) StartExec(ctx context.Context, id string, user io.ReadWriteClo
 	if !ok {
 		return errdefs.NotFound("No such exec instance: %s", id)
 	}
+	streaming := false
 	defer func() {
-		if err != nil && user != nil {
+		if err != nil && user != nil && !streaming {
 			// The stream is already the client's: report there, and
 			// give the exec a status (126, as Docker for "cannot run").
 			fmt.Fprintf(user, "%s\n", err)
@@ -152,6 +153,7 @@ func (s *Service) StartExec(ctx context.Context, id string, user io.ReadWriteClo
 		}()
 		return nil
 	}
+	streaming = true
 	err = splice(ctx, conn, user, e.Config.Stdin)
 	finish()
 	return err

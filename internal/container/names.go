@@ -9,7 +9,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) // one character is fine: docker run --name x
 
 // checkName validates a user-chosen name (Docker's rule).
 func checkName(name string) error {

@@ -398,3 +398,28 @@ func TestTopUpdateAttachLogsFollow(t *testing.T) {
 	}
 	d.berth("rm", "tu")
 }
+
+// docker exec -it and run -it through a pty (script(1) gives the CLIs a
+// terminal), and the one-letter container name.
+func TestTTY(t *testing.T) {
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("script(1) not installed")
+	}
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", img)
+	d.berth("run", "-d", "--name", "x", img, "sleep", "300")
+	berthBin := binary(t, "BERTH", "berth")
+	for name, cmdline := range map[string]string{
+		"berth exec -it":  berthBin + " exec -it x sh -c 'tty; echo ok'",
+		"docker exec -it": "docker exec -it x sh -c 'tty; echo ok'",
+		"berth run -it":   berthBin + " run --rm -it " + img + " sh -c 'tty; echo ok'",
+	} {
+		out, _, err := d.run("script", "-qec", cmdline, "/dev/null")
+		out = strings.ReplaceAll(out, "\r", "")
+		if err != nil || !strings.Contains(out, "/dev/pts/0\nok\n") {
+			t.Errorf("%s: %v %q", name, err, out)
+		}
+	}
+	d.berth("rm", "-f", "x")
+}
