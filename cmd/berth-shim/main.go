@@ -20,7 +20,7 @@ func main() {
 	// One shim per container: keep each small. Its heap is a few hundred
 	// KiB, so collecting at half its size again costs little; one P is
 	// plenty for a process that mostly sleeps in the poller.
-	debug.SetGCPercent(50)
+	debug.SetGCPercent(25)
 	runtime.GOMAXPROCS(1)
 	os.Exit(shim.Main(os.Args[1:], version))
 }

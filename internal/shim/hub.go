@@ -40,10 +40,16 @@ type subscriber struct {
 }
 
 // add attaches conn; it reports false when the output has already ended.
-func (h *hub) add(conn net.Conn, stdout, stderr bool) bool {
+func (h *hub) add(conn net.Conn, stdout, stderr bool, ack func() error) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
+		return false
+	}
+	// The acknowledgement goes out under the lock: no output can be
+	// queued for this client before it, and none produced after it is
+	// missed (berthd starts the container right after the ack).
+	if ack != nil && ack() != nil {
 		return false
 	}
 	s := &subscriber{conn: conn, stdout: stdout, stderr: stderr, wake: make(chan struct{}, 1)}

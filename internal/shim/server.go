@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -446,7 +447,12 @@ func (s *shim) call(req request) (any, error) {
 		defer s.mu.Unlock()
 		return State{Status: s.status, Pid: s.pid, ExitCode: s.exit.ExitCode, ExitedAt: s.exit.ExitedAt, StartedAt: s.startedAt}, nil
 	case opStart:
-		return struct{}{}, s.start()
+		err := s.start()
+		// From here the shim mostly sleeps: hand the start-up garbage
+		// (runtime output, JSON, exec buffers) back to the kernel, since
+		// every running container carries this process.
+		time.AfterFunc(200*time.Millisecond, debug.FreeOSMemory)
+		return struct{}{}, err
 	case opKill:
 		return struct{}{}, s.kill(req.Signal, req.All)
 	case opResize:
@@ -547,11 +553,9 @@ func (s *shim) shutdown() error {
 
 // attach streams the container's output to c and c's bytes to its stdin.
 func (s *shim) attach(c *net.UnixConn, br *bufio.Reader, req request) {
-	if err := reply(c, struct{}{}, nil); err != nil {
-		c.Close()
-		return
-	}
-	if !s.hub.add(c, req.Stdout, req.Stderr) {
+	if !s.hub.add(c, req.Stdout, req.Stderr, func() error { return reply(c, struct{}{}, nil) }) {
+		// Output already ended: acknowledge, then end the stream.
+		reply(c, struct{}{}, nil)
 		c.Close()
 		return
 	}

@@ -359,7 +359,7 @@ func TestHubFanOut(t *testing.T) {
 	var reads []chan []byte
 	for _, want := range [][2]bool{{true, true}, {true, false}, {false, true}} {
 		a, b := net.Pipe()
-		if !h.add(a, want[0], want[1]) {
+		if !h.add(a, want[0], want[1], nil) {
 			t.Fatal("add refused")
 		}
 		cs = append(cs, client{b, want[0], want[1]})
@@ -370,7 +370,7 @@ func TestHubFanOut(t *testing.T) {
 	h.broadcast(StreamStdout, []byte("o"))
 	h.broadcast(StreamStderr, []byte("e"))
 	h.close()
-	if h.add(nil, true, true) {
+	if h.add(nil, true, true, nil) {
 		t.Error("add after close accepted")
 	}
 	for i, ch := range reads {
