@@ -495,4 +495,3 @@ func TestFollowLog(t *testing.T) {
 		t.Errorf("followed %q", got)
 	}
 }
-
