@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/images"
 	"github.com/berth-dev/berth/internal/metadata"
 	"github.com/berth-dev/berth/internal/snapshot"
+	"github.com/berth-dev/berth/internal/specgen"
 	"github.com/berth-dev/berth/internal/volume"
 )
 
@@ -257,6 +258,14 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 	if c.Config.Hostname == "" {
 		c.Config.Hostname = c.ID[:12]
 	}
+	if err := s.validate(c, images.Defaults(cfg)); err != nil {
+		for _, m := range mounts {
+			if m.Type == "volume" && m.Anonymous && s.Volumes != nil {
+				s.Volumes.Remove(ctx, m.Name, false)
+			}
+		}
+		return nil, err
+	}
 	// Undo on error: the snapshot and directories made so far.
 	var undo []func()
 	defer func() {
@@ -346,4 +355,43 @@ func (s *Service) InUse(id string) bool {
 		})
 	})
 	return used
+}
+
+// validate generates the spec once at create with what is known then, so
+// bad values (an unknown capability, a bad security-opt or tmpfs option)
+// fail the create, as in Docker, instead of leaving a container that can
+// never start. The user is resolved, and other containers' namespaces are
+// joined, only at start.
+func (s *Service) validate(c *Container, def images.RuntimeDefaults) error {
+	if _, _, err := logLimits(c); err != nil {
+		return err
+	}
+	probe := *c
+	h := *c.HostConfig
+	for _, m := range []*container.NetworkMode{&h.NetworkMode} {
+		if strings.HasPrefix(string(*m), "container:") {
+			*m = "none"
+		}
+	}
+	if strings.HasPrefix(string(h.IpcMode), "container:") {
+		h.IpcMode = ""
+	}
+	if strings.HasPrefix(string(h.PidMode), "container:") {
+		h.PidMode = ""
+	}
+	probe.HostConfig = &h
+	cfg := *c.Config
+	cfg.User = ""
+	probe.Config = &cfg
+	opts, err := s.specOptions(&probe, "/nonexistent", "/dev/null", "/dev/null", "/dev/null")
+	if err != nil {
+		return err
+	}
+	for _, m := range c.Mounts {
+		opts.Mounts = append(opts.Mounts, specgen.Mount{Type: map[bool]string{true: "bind", false: m.Type}[m.Type == "volume"],
+			Source: m.Source, Destination: m.Destination, ReadOnly: m.ReadOnly, Propagation: m.Propagation, Options: m.Options})
+	}
+	_, err = specgen.Generate(specgen.Image{Env: def.Env, Entrypoint: def.Entrypoint, Cmd: def.Cmd,
+		WorkingDir: def.WorkingDir, StopSignal: def.StopSignal, Volumes: def.Volumes, Labels: def.Labels}, opts)
+	return err
 }

@@ -423,3 +423,42 @@ func TestTTY(t *testing.T) {
 	}
 	d.berth("rm", "-f", "x")
 }
+
+// Bad values fail the create with a clear error and leave nothing.
+func TestCreateBadInput(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", img)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cap-add", "BOGUS"}, "BOGUS"},
+		{[]string{"--memory", "abc"}, "invalid argument \"abc\""},
+		{[]string{"--cpus", "-1"}, "--cpus"},
+		{[]string{"--security-opt", "no-such-opt"}, "no-such-opt"},
+		{[]string{"--tmpfs", "/t:size=lots"}, "size=lots"},
+		{[]string{"-v", "rel/path:/x"}, "invalid characters"},
+		{[]string{"--restart", "always", "--rm"}, "AutoRemove"},
+		{[]string{"--name", "bad name!"}, "invalid container name"},
+		{[]string{"--log-opt", "max-size=huge"}, "max-size"},
+	} {
+		args := append(append([]string{"create"}, tc.args...), img, "true")
+		msg := d.berthFail(args...)
+		if !strings.Contains(msg, tc.want) {
+			t.Errorf("create %v: %q, want %q", tc.args, msg, tc.want)
+		}
+	}
+	if msg := d.berthFail("create", "no-such-image-here:1"); !strings.Contains(msg, "no-such-image-here") {
+		t.Errorf("unknown image: %q", msg)
+	}
+	if out := d.berth("ps", "-aq"); strings.TrimSpace(out) != "" {
+		t.Errorf("half-made containers: %q", out)
+	}
+	if out := d.berth("volume", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("volumes left: %q", out)
+	}
+	if _, snaps, _ := d.counts(); snaps != 1 {
+		t.Errorf("%d snapshots, want the image's 1", snaps)
+	}
+}
