@@ -50,6 +50,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Containers != nil {
 		s.containerRoutes()
 		s.execRoutes()
+		s.archiveRoutes()
 	}
 	if s.Volumes != nil {
 		s.volumeRoutes()

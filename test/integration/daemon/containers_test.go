@@ -462,3 +462,49 @@ func TestCreateBadInput(t *testing.T) {
 		t.Errorf("%d snapshots, want the image's 1", snaps)
 	}
 }
+
+func TestCopyAndExport(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", img)
+	d.berth("run", "-d", "--name", "cp", img, "sh", "-c", "mkdir -p /work/sub && echo inside > /work/sub/f && sleep 300")
+	time.Sleep(300 * time.Millisecond)
+	dir := t.TempDir()
+	// container -> host: into a directory, and under a new name
+	d.berth("cp", "cp:/work", dir)
+	if b, err := os.ReadFile(dir + "/work/sub/f"); err != nil || string(b) != "inside\n" {
+		t.Errorf("cp from (dir): %q %v", b, err)
+	}
+	d.berth("cp", "cp:/work/sub/f", dir+"/renamed")
+	if b, err := os.ReadFile(dir + "/renamed"); err != nil || string(b) != "inside\n" {
+		t.Errorf("cp from (file): %q %v", b, err)
+	}
+	// host -> container
+	os.WriteFile(dir+"/hostfile", []byte("from host\n"), 0o640)
+	d.berth("cp", dir+"/hostfile", "cp:/work/")
+	d.berth("cp", dir+"/hostfile", "cp:/work/other-name")
+	if out := d.berth("exec", "cp", "cat", "/work/hostfile", "/work/other-name"); out != "from host\nfrom host\n" {
+		t.Errorf("cp to: %q", out)
+	}
+	// the real docker CLI uses the same endpoints
+	d.docker("cp", "cp:/work/sub/f", dir+"/via-docker")
+	if b, _ := os.ReadFile(dir + "/via-docker"); string(b) != "inside\n" {
+		t.Errorf("docker cp: %q", b)
+	}
+	if msg := d.berthFail("cp", "cp:/no/such", dir); !strings.Contains(msg, "Could not find the file /no/such") {
+		t.Errorf("cp of a missing path: %q", msg)
+	}
+	// stopped containers too; export the whole filesystem
+	d.berth("stop", "-t", "0", "cp")
+	d.berth("cp", "cp:/work/hostfile", dir+"/after-stop")
+	tarPath := dir + "/export.tar"
+	d.berth("export", "-o", tarPath, "cp")
+	out, err := exec.Command("tar", "-tf", tarPath).Output()
+	if err != nil || !strings.Contains(string(out), "bin/busybox") || !strings.Contains(string(out), "work/sub/f") {
+		t.Errorf("export: %v, %d bytes of listing", err, len(out))
+	}
+	d.berth("rm", "cp")
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), d.state) {
+		t.Error("a temporary rootfs mount is left")
+	}
+}
