@@ -150,3 +150,24 @@ func (c *cli) exportCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write to a file, instead of STDOUT")
 	return cmd
 }
+
+func (c *cli) diffCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "diff CONTAINER",
+		Short: "Inspect changes to files or directories on a container's filesystem",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var changes []struct {
+				Path string
+				Kind int
+			}
+			if err := c.api.getJSON(cmd.Context(), "/containers/"+url.PathEscape(args[0])+"/changes", nil, &changes); err != nil {
+				return err
+			}
+			for _, ch := range changes {
+				fmt.Fprintf(cmd.OutOrStdout(), "%c %s\n", "CAD"[ch.Kind%3], ch.Path)
+			}
+			return nil
+		},
+	}
+}

@@ -14,6 +14,7 @@ func (s *Server) archiveRoutes() {
 	s.mux.HandleFunc("GET /containers/{id}/archive", s.archiveGet)
 	s.mux.HandleFunc("PUT /containers/{id}/archive", s.archivePut)
 	s.mux.HandleFunc("GET /containers/{id}/export", s.containerExport)
+	s.mux.HandleFunc("GET /containers/{id}/changes", s.containerChanges)
 }
 
 func setPathStat(w http.ResponseWriter, st ctr.PathStat) {
@@ -86,4 +87,16 @@ func (s *Server) containerExport(w http.ResponseWriter, r *http.Request) {
 		s.Log.Warn("export", "container", r.PathValue("id"), "err", err)
 		panic(http.ErrAbortHandler) // cut the stream: a truncated tar, not a valid one
 	}
+}
+
+func (s *Server) containerChanges(w http.ResponseWriter, r *http.Request) {
+	ch, err := s.Containers.Changes(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if ch == nil {
+		ch = []ctr.Change{}
+	}
+	writeJSON(w, http.StatusOK, ch)
 }

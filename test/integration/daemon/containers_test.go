@@ -508,3 +508,20 @@ func TestCopyAndExport(t *testing.T) {
 		t.Error("a temporary rootfs mount is left")
 	}
 }
+
+func TestDiff(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", img)
+	d.berth("run", "--name", "df", img, "sh", "-c", "echo new > /newfile; echo x >> /etc/passwd; rm /bin/vi")
+	out := d.berth("diff", "df")
+	for _, want := range []string{"A /newfile", "C /etc/passwd", "D /bin/vi", "C /etc"} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("diff lacks %q:\n%s", want, out)
+		}
+	}
+	if out := d.docker("diff", "df"); !strings.Contains(out, "A /newfile") {
+		t.Errorf("docker diff: %q", out)
+	}
+	d.berth("rm", "df")
+}
