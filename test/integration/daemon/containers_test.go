@@ -416,7 +416,9 @@ func TestTTY(t *testing.T) {
 		"berth run -it":   berthBin + " run --rm -it " + img + " sh -c 'tty; echo ok'",
 	} {
 		out, _, err := d.run("script", "-qec", cmdline, "/dev/null")
-		out = strings.ReplaceAll(out, "\r", "")
+		// The docker CLI writes a NUL to the terminal's input, which the
+		// pty echoes as "^@" somewhere in the output: not ours to judge.
+		out = strings.ReplaceAll(strings.ReplaceAll(out, "\r", ""), "^@", "")
 		if err != nil || !strings.Contains(out, "/dev/pts/0\nok\n") {
 			t.Errorf("%s: %v %q", name, err, out)
 		}
