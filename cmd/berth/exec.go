@@ -49,12 +49,7 @@ func (c *cli) execCmd() *cobra.Command {
 				c.resizeLoop(ctx, "/exec/"+created.ID+"/resize")
 			}
 			if interactive {
-				go func() {
-					io.Copy(conn, os.Stdin)
-					if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-						cw.CloseWrite()
-					}
-				}()
+				go forwardStdin(conn)
 			}
 			if tty {
 				io.Copy(os.Stdout, stream)

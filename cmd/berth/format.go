@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 	"text/template"
 	"time"
+
+	"github.com/docker/go-units"
 )
 
 var templateFuncs = template.FuncMap{
@@ -123,32 +125,5 @@ func since(t time.Time) string {
 	if t.IsZero() || t.Unix() <= 0 {
 		return "N/A"
 	}
-	return humanDuration(time.Since(t)) + " ago"
-}
-
-func humanDuration(d time.Duration) string {
-	s := int(d.Seconds())
-	switch {
-	case s < 1:
-		return "Less than a second"
-	case s == 1:
-		return "1 second"
-	case s < 60:
-		return fmt.Sprintf("%d seconds", s)
-	case d.Minutes() < 2:
-		return "About a minute"
-	case d.Minutes() < 60:
-		return fmt.Sprintf("%d minutes", int(d.Minutes()))
-	case d.Hours() < 2:
-		return "About an hour"
-	case d.Hours() < 48:
-		return fmt.Sprintf("%d hours", int(d.Hours()))
-	case d.Hours() < 24*7*2:
-		return fmt.Sprintf("%d days", int(d.Hours()/24))
-	case d.Hours() < 24*30*2:
-		return fmt.Sprintf("%d weeks", int(d.Hours()/24/7))
-	case d.Hours() < 24*365*2:
-		return fmt.Sprintf("%d months", int(d.Hours()/24/30))
-	}
-	return fmt.Sprintf("%d years", int(d.Hours()/24/365))
+	return units.HumanDuration(time.Since(t)) + " ago"
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -69,5 +70,14 @@ func demux(r io.Reader, stdout, stderr io.Writer) error {
 		if _, err := io.CopyN(w, r, n); err != nil {
 			return err
 		}
+	}
+}
+
+// forwardStdin copies our stdin to the stream, then half-closes it so the
+// container sees the end of its input.
+func forwardStdin(conn net.Conn) {
+	io.Copy(conn, os.Stdin)
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
 	}
 }

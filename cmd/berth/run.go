@@ -449,12 +449,7 @@ func (c *cli) runAttached(ctx context.Context, id string, tty, stdin, autoRemove
 		}()
 	}
 	if stdin {
-		go func() {
-			io.Copy(conn, os.Stdin)
-			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-				cw.CloseWrite()
-			}
-		}()
+		go forwardStdin(conn)
 	}
 	if tty {
 		io.Copy(os.Stdout, stream)

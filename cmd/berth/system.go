@@ -142,17 +142,8 @@ func (c *cli) eventsCmd() *cobra.Command {
 			if untilF != "" {
 				q.Set("until", untilF)
 			}
-			if len(filter) > 0 {
-				f := map[string]map[string]bool{}
-				for _, kv := range filter {
-					k, v, _ := strings.Cut(kv, "=")
-					if f[k] == nil {
-						f[k] = map[string]bool{}
-					}
-					f[k][v] = true
-				}
-				b, _ := json.Marshal(f)
-				q.Set("filters", string(b))
+			if f := filterJSON(filter); f != "" {
+				q.Set("filters", f)
 			}
 			resp, err := c.api.do(cmd.Context(), http.MethodGet, "/events", q, nil, nil)
 			if err != nil {

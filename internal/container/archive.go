@@ -68,19 +68,26 @@ func resolveIn(rootfs, p string) (string, error) {
 	return securejoin.SecureJoin(rootfs, p)
 }
 
+// lstatIn resolves p in rootfs and lstats it; a missing path is NotFound
+// in Docker's words.
+func lstatIn(rootfs, p, term string) (string, os.FileInfo, error) {
+	full, err := resolveIn(rootfs, p)
+	if err != nil {
+		return "", nil, err
+	}
+	fi, err := os.Lstat(full)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil, errdefs.NotFound("Could not find the file %s in container %s", p, term)
+	}
+	return full, fi, err
+}
+
 // StatPath stats a path in the container.
 func (s *Service) StatPath(ctx context.Context, term, p string) (PathStat, error) {
 	var st PathStat
 	err := s.withRootfs(ctx, term, func(rootfs string) error {
-		full, err := resolveIn(rootfs, p)
+		full, fi, err := lstatIn(rootfs, p, term)
 		if err != nil {
-			return err
-		}
-		fi, err := os.Lstat(full)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return errdefs.NotFound("Could not find the file %s in container %s", p, term)
-			}
 			return err
 		}
 		st = PathStat{Name: filepath.Base(p), Size: fi.Size(), Mode: fi.Mode(), Mtime: fi.ModTime()}
@@ -95,15 +102,8 @@ func (s *Service) StatPath(ctx context.Context, term, p string) (PathStat, error
 // CopyFrom writes a tar of path p (its base name at the top) to w.
 func (s *Service) CopyFrom(ctx context.Context, term, p string, w io.Writer, stat func(PathStat)) error {
 	return s.withRootfs(ctx, term, func(rootfs string) error {
-		full, err := resolveIn(rootfs, p)
+		full, fi, err := lstatIn(rootfs, p, term)
 		if err != nil {
-			return err
-		}
-		fi, err := os.Lstat(full)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return errdefs.NotFound("Could not find the file %s in container %s", p, term)
-			}
 			return err
 		}
 		if stat != nil {

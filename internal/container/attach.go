@@ -17,15 +17,17 @@ type AttachOptions struct {
 
 type pendingAttach struct {
 	opts AttachOptions
-	user io.ReadWriteCloser
+	user chan io.ReadWriteCloser // the client's stream, once it has been answered
 	done chan error
 }
 
-// Attach connects user (a hijacked API connection) to the container's
-// stdio until the container's output ends or ctx ends. A client that
-// attaches before start (docker run does) is connected when it starts, so
-// it sees the output from the first byte.
-func (s *Service) Attach(ctx context.Context, term string, opts AttachOptions, user io.ReadWriteCloser) error {
+// Attach connects a client to the container's stdio until the container's
+// output ends or ctx ends. The client's stream comes from open, called
+// only once the attachment is registered: a client told "attached" (docker
+// run then starts the container) must see the output from its first byte.
+// A client that attaches before start is connected when the container
+// starts.
+func (s *Service) Attach(ctx context.Context, term string, opts AttachOptions, open func() (io.ReadWriteCloser, error)) error {
 	c, err := s.Get(term)
 	if err != nil {
 		return err
@@ -43,30 +45,33 @@ func (s *Service) Attach(ctx context.Context, term string, opts AttachOptions, u
 		if err != nil {
 			return err
 		}
-		conn, err := cl.Attach(opts.Stdin, opts.Stdout, opts.Stderr)
+		conn, err := cl.Attach(opts.Stdin, opts.Stdout, opts.Stderr) // registered: output is queued for us
 		if err != nil {
+			return err
+		}
+		user, err := open()
+		if err != nil {
+			conn.Close()
 			return err
 		}
 		return splice(ctx, conn, user, opts.Stdin)
 	case c.State.Status == StatusCreated || c.State.Status == StatusExited || c.State.Status == StatusRestarting:
-		p := &pendingAttach{opts: opts, user: user, done: make(chan error, 1)}
+		p := &pendingAttach{opts: opts, user: make(chan io.ReadWriteCloser, 1), done: make(chan error, 1)}
 		s.mu.Lock()
 		s.pending[c.ID] = append(s.pending[c.ID], p)
 		s.mu.Unlock()
 		unlock()
+		user, err := open()
+		if err != nil {
+			s.dropPending(c.ID, p)
+			return err
+		}
+		p.user <- user
 		select {
 		case err := <-p.done:
 			return err
 		case <-ctx.Done():
-			s.mu.Lock()
-			list := s.pending[c.ID]
-			for i, q := range list {
-				if q == p {
-					s.pending[c.ID] = append(list[:i], list[i+1:]...)
-					break
-				}
-			}
-			s.mu.Unlock()
+			s.dropPending(c.ID, p)
 			return ctx.Err()
 		}
 	}
@@ -74,8 +79,21 @@ func (s *Service) Attach(ctx context.Context, term string, opts AttachOptions, u
 	return errdefs.Conflict("you cannot attach to a %s container", c.State.Status)
 }
 
-// connectPending hands clients waiting for the start to the new shim,
-// before the container's process runs.
+func (s *Service) dropPending(id string, p *pendingAttach) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := s.pending[id]
+	for i, q := range list {
+		if q == p {
+			s.pending[id] = append(list[:i], list[i+1:]...)
+			return
+		}
+	}
+}
+
+// connectPending registers clients waiting for the start with the new
+// shim, before the container's process runs; each is spliced once its
+// stream is ready.
 func (s *Service) connectPending(id string, cl *shim.Client) {
 	s.mu.Lock()
 	list := s.pending[id]
@@ -87,7 +105,10 @@ func (s *Service) connectPending(id string, cl *shim.Client) {
 			p.done <- err
 			continue
 		}
-		go func() { p.done <- splice(context.Background(), conn, p.user, p.opts.Stdin) }()
+		go func() {
+			user := <-p.user
+			p.done <- splice(context.Background(), conn, user, p.opts.Stdin)
+		}()
 	}
 }
 

@@ -21,33 +21,16 @@ func (s *Service) runtime(ctx context.Context, c *Container, args ...string) err
 
 // Pause freezes a running container.
 func (s *Service) Pause(ctx context.Context, term string) error {
-	c, err := s.Get(term)
-	if err != nil {
-		return err
-	}
-	unlock := s.lock(c.ID)
-	defer unlock()
-	if c, err = s.Get(c.ID); err != nil {
-		return err
-	}
-	if c.State.Status == StatusPaused {
-		return errdefs.Conflict("container %s is already paused", c.ID)
-	}
-	if c.State.Status != StatusRunning {
-		return errdefs.Conflict("container %s is not running", c.ID)
-	}
-	if err := s.runtime(ctx, c, "pause", c.ID); err != nil {
-		return err
-	}
-	c, err = s.update(c.ID, func(c *Container) error { c.State.Status = StatusPaused; return nil })
-	if err == nil {
-		s.publish("pause", c, nil)
-	}
-	return err
+	return s.freeze(ctx, term, "pause", StatusRunning, StatusPaused)
 }
 
 // Unpause thaws a paused container.
 func (s *Service) Unpause(ctx context.Context, term string) error {
+	return s.freeze(ctx, term, "resume", StatusPaused, StatusRunning)
+}
+
+// freeze runs the runtime's pause or resume for a container in state from.
+func (s *Service) freeze(ctx context.Context, term, op, from, to string) error {
 	c, err := s.Get(term)
 	if err != nil {
 		return err
@@ -57,15 +40,21 @@ func (s *Service) Unpause(ctx context.Context, term string) error {
 	if c, err = s.Get(c.ID); err != nil {
 		return err
 	}
-	if c.State.Status != StatusPaused {
+	switch {
+	case c.State.Status == from:
+	case op == "pause" && c.State.Status == StatusPaused:
+		return errdefs.Conflict("container %s is already paused", c.ID)
+	case op == "resume":
 		return errdefs.Conflict("container %s is not paused", c.ID)
+	default:
+		return errdefs.Conflict("container %s is not running", c.ID)
 	}
-	if err := s.runtime(ctx, c, "resume", c.ID); err != nil {
+	if err := s.runtime(ctx, c, op, c.ID); err != nil {
 		return err
 	}
-	c, err = s.update(c.ID, func(c *Container) error { c.State.Status = StatusRunning; return nil })
+	c, err = s.update(c.ID, func(c *Container) error { c.State.Status = to; return nil })
 	if err == nil {
-		s.publish("unpause", c, nil)
+		s.publish(map[string]string{"pause": "pause", "resume": "unpause"}[op], c, nil)
 	}
 	return err
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/storage"
@@ -190,43 +192,22 @@ func statusText(c *ctr.Container) string {
 	st := c.State
 	switch st.Status {
 	case ctr.StatusRunning:
-		return "Up " + humanDuration(time.Since(st.StartedAt))
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt))
 	case ctr.StatusPaused:
-		return "Up " + humanDuration(time.Since(st.StartedAt)) + " (Paused)"
+		return "Up " + units.HumanDuration(time.Since(st.StartedAt)) + " (Paused)"
 	case ctr.StatusRestarting:
-		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, humanDuration(time.Since(st.FinishedAt)))
+		return fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	case ctr.StatusExited:
 		if st.FinishedAt.IsZero() {
 			return "Exited"
 		}
-		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, humanDuration(time.Since(st.FinishedAt)))
+		return fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	case ctr.StatusCreated:
 		return "Created"
 	case ctr.StatusRemoving:
 		return "Removal In Progress"
 	}
 	return "Dead"
-}
-
-func humanDuration(d time.Duration) string {
-	sec := int(d.Seconds())
-	switch {
-	case sec < 1:
-		return "Less than a second"
-	case sec == 1:
-		return "1 second"
-	case sec < 60:
-		return fmt.Sprintf("%d seconds", sec)
-	case d.Minutes() < 2:
-		return "About a minute"
-	case d.Minutes() < 60:
-		return fmt.Sprintf("%d minutes", int(d.Minutes()))
-	case d.Hours() < 2:
-		return "About an hour"
-	case d.Hours() < 48:
-		return fmt.Sprintf("%d hours", int(d.Hours()))
-	}
-	return fmt.Sprintf("%d days", int(d.Hours()/24))
 }
 
 func command(c *ctr.Container) string {
@@ -340,12 +321,20 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts := ctr.AttachOptions{Stdin: boolParam(r, "stdin"), Stdout: boolParam(r, "stdout"), Stderr: boolParam(r, "stderr")}
-	conn, err := hijack(w, r, !c.Config.Tty)
-	if err != nil {
+	var conn *hijacked
+	err = s.Containers.Attach(r.Context(), c.ID, opts, func() (io.ReadWriteCloser, error) {
+		// Answered only once the attachment is registered.
+		conn, err = hijack(w, r, !c.Config.Tty)
+		return conn, err
+	})
+	if conn == nil {
+		if err != nil {
+			writeError(w, err)
+		}
 		return
 	}
-	defer conn.Close()
-	if err := s.Containers.Attach(r.Context(), c.ID, opts, conn); err != nil {
+	conn.Close()
+	if err != nil {
 		s.Log.Debug("attach ended", "container", c.ID, "err", err)
 	}
 }
