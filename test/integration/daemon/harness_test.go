@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,11 +80,19 @@ func (d *daemon) start() {
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	// Ready means answering: the socket is bound before recovery (GC,
+	// containers) runs, and requests wait for it.
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", d.sock)
+		}}}
+	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if c, err := net.Dial("unix", d.sock); err == nil {
-			c.Close()
-			return
+		if resp, err := hc.Get("http://berth/_ping"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("berthd did not come up:\n%s", d.log)
