@@ -130,7 +130,11 @@ func run(n int, dir string, names []string, repo string) error {
 		}
 		time.Sleep(2 * time.Second)
 		var rss, pss float64
-		for _, pid := range e.perContainer() {
+		pids := e.perContainer()
+		if len(pids) != 10 {
+			fmt.Fprintf(os.Stderr, "bench/run: %s: %d per-container processes found, want 10\n", e.name, len(pids))
+		}
+		for _, pid := range pids {
 			r, p := memory(pid)
 			rss += r
 			pss += p
@@ -211,8 +215,10 @@ func memory(pid int) (float64, float64) {
 	return rss, pss
 }
 
-// pidsNamed lists processes whose command line starts with prefix.
-func pidsNamed(prefix string) []int {
+// pidsNamed lists processes whose command line starts with prefix and
+// mentions dir (the engine's own root, so that other engines' and other
+// daemons' processes on the machine are not counted).
+func pidsNamed(prefix, dir string) []int {
 	var out []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -221,7 +227,7 @@ func pidsNamed(prefix string) []int {
 			continue
 		}
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.HasPrefix(filepath.Base(strings.SplitN(string(b), "\x00", 2)[0]), prefix) {
+		if strings.HasPrefix(filepath.Base(strings.SplitN(string(b), "\x00", 2)[0]), prefix) && strings.Contains(string(b), dir) {
 			out = append(out, pid)
 		}
 	}
@@ -301,7 +307,7 @@ func newEngine(name, dir, repo, ref string) (*engine, error) {
 		e.pull = []string{bin, "pull", "-q", ref}
 		e.run = []string{bin, "run", "--rm", "--network", "none"}
 		e.detached = func(i int) []string { return []string{bin, "run", "-d", "--network", "none", ref, "sleep", "1000"} }
-		e.perContainer = func() []int { return pidsNamed("berth-shim") }
+		e.perContainer = func() []int { return pidsNamed("berth-shim", dir) }
 		e.cleanup = func() {
 			out, _ := command(e, bin, "ps", "-aq").Output()
 			command(e, append([]string{bin, "rm", "-f"}, strings.Fields(string(out))...)...).Run()
@@ -322,7 +328,7 @@ func newEngine(name, dir, repo, ref string) (*engine, error) {
 		e.detached = func(i int) []string {
 			return []string{"docker", "run", "-d", "--network", "none", ref, "sleep", "1000"}
 		}
-		e.perContainer = func() []int { return pidsNamed("containerd-shim") }
+		e.perContainer = func() []int { return pidsNamed("containerd-shim", dir) }
 		e.cleanup = func() {
 			out, _ := command(e, "docker", "ps", "-aq").Output()
 			command(e, append([]string{"docker", "rm", "-f"}, strings.Fields(string(out))...)...).Run()
@@ -338,7 +344,7 @@ func newEngine(name, dir, repo, ref string) (*engine, error) {
 		e.detached = func(i int) []string {
 			return append(append(append(slices.Clone(base), "run", "-d", "--network", "none"), lim...), ref, "sleep", "1000")
 		}
-		e.perContainer = func() []int { return pidsNamed("conmon") }
+		e.perContainer = func() []int { return pidsNamed("conmon", dir) }
 		e.cleanup = func() { command(e, append(slices.Clone(base), "rm", "-af", "-t", "0")...).Run() }
 		e.stop = func() { command(e, append(slices.Clone(base), "system", "reset", "-f")...).Run() }
 	case "ctr":
@@ -361,7 +367,7 @@ func newEngine(name, dir, repo, ref string) (*engine, error) {
 			seq++
 			return append(slices.Clone(base), "run", "-d", ref, fmt.Sprintf("sleep-%d", seq), "sleep", "1000")
 		}
-		e.perContainer = func() []int { return pidsNamed("containerd-shim") }
+		e.perContainer = func() []int { return pidsNamed("containerd-shim", dir) }
 		e.cleanup = func() {
 			out, _ := command(e, append(slices.Clone(base), "tasks", "ls", "-q")...).Output()
 			for _, id := range strings.Fields(string(out)) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -77,6 +78,7 @@ func Launch(o LaunchOptions) error {
 	defer r.Close()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = "/"
+	cmd.Env = shimEnv(os.Environ())
 	if o.ShimLog != "" {
 		// Stderr too, so that a crash's trace is kept.
 		if f, err := os.OpenFile(o.ShimLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
@@ -120,4 +122,23 @@ func Launch(o LaunchOptions) error {
 		return fmt.Errorf("create container %s: %s", o.ID, msg)
 	}
 	return fmt.Errorf("shim for %s failed: %v", o.ID, werr)
+}
+
+// shimEnv is the environment of a shim: the caller's, with Go's heap
+// profiling off from the first allocation (its bucket table would be a
+// good part of an idle shim's memory; runtime.MemProfileRate set in main
+// comes too late).
+func shimEnv(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	debug := "memprofilerate=0"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			if v != "" {
+				debug = v + "," + debug
+			}
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "GODEBUG="+debug)
 }

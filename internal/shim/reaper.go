@@ -3,7 +3,6 @@ package shim
 import (
 	"os"
 	"os/exec"
-	"os/signal"
 	"sync"
 	"time"
 
@@ -38,16 +37,46 @@ type reaper struct {
 	order     []int
 }
 
+// sweepInterval is how often the reaper looks for orphans it was not
+// told about (descendants that daemonised out of a container sharing the
+// host's pid namespace), which nothing else would reap.
+const sweepInterval = 30 * time.Second
+
+// newReaper returns a reaper that learns of exits through pidfds in the
+// netpoller, not SIGCHLD: os/signal would keep two threads and a locked
+// goroutine in every idle shim, a good part of its memory.
 func newReaper() *reaper {
 	r := &reaper{subs: map[int]chan exit{}, unclaimed: map[int]exit{}}
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, unix.SIGCHLD)
 	go func() {
-		for range c {
+		for range time.Tick(sweepInterval) {
 			r.reap()
 		}
 	}()
 	return r
+}
+
+// arm reaps once pid, our child, has exited.
+func (r *reaper) arm(pid int) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		// Already gone (reaped meanwhile), or no pidfds: reap now and
+		// leave the rest to the sweep.
+		go r.reap()
+		return
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	go func() {
+		defer f.Close()
+		if rc, err := f.SyscallConn(); err == nil {
+			// A pidfd polls readable once its process has exited.
+			rc.Read(func(fd uintptr) bool {
+				fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+				n, err := unix.Poll(fds, 0)
+				return err != nil || n > 0
+			})
+		}
+		r.reap()
+	}()
 }
 
 func (r *reaper) reap() {
@@ -101,6 +130,7 @@ func (r *reaper) start(cmd *exec.Cmd) (<-chan exit, error) {
 	}
 	ch := make(chan exit, 1)
 	r.subs[cmd.Process.Pid] = ch
+	r.arm(cmd.Process.Pid)
 	return ch, nil
 }
 
@@ -116,5 +146,6 @@ func (r *reaper) watch(pid int) <-chan exit {
 		return ch
 	}
 	r.subs[pid] = ch
+	r.arm(pid)
 	return ch
 }

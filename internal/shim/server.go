@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -451,7 +450,7 @@ func (s *shim) call(req request) (any, error) {
 		// From here the shim mostly sleeps: hand the start-up garbage
 		// (runtime output, JSON, exec buffers) back to the kernel, since
 		// every running container carries this process.
-		time.AfterFunc(200*time.Millisecond, debug.FreeOSMemory)
+		time.AfterFunc(200*time.Millisecond, trim)
 		return struct{}{}, err
 	case opKill:
 		return struct{}{}, s.kill(req.Signal, req.All)
