@@ -393,7 +393,7 @@ func (c *cli) runCmd() *cobra.Command {
 			ctx := cmd.Context()
 			if f.detach {
 				if err := c.api.postJSON(ctx, "/containers/"+id+"/start", nil, nil, nil); err != nil {
-					return err
+					return runStartError(err)
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), id)
 				return nil
@@ -404,6 +404,17 @@ func (c *cli) runCmd() *cobra.Command {
 	cmd.Flags().SetInterspersed(false)
 	f.add(cmd.Flags(), true)
 	return cmd
+}
+
+// runStartError reports a failed start as docker run does: the message,
+// and exit status 127 (command not found), 126 (not executable) or 125.
+func runStartError(err error) error {
+	fmt.Fprintln(os.Stderr, "Error:", err)
+	code := errdefs.StartExitCode(err.Error())
+	if code == 128 {
+		code = 125
+	}
+	return exitError{code}
 }
 
 // runAttached is docker run in the foreground: attach, wait, start, then
@@ -428,7 +439,7 @@ func (c *cli) runAttached(ctx context.Context, id string, tty, stdin, autoRemove
 	}
 	defer waitResp.Body.Close()
 	if err := c.api.postJSON(ctx, "/containers/"+id+"/start", nil, nil, nil); err != nil {
-		return err
+		return runStartError(err)
 	}
 	var restore func()
 	if tty && term.IsTerminal(int(os.Stdin.Fd())) {

@@ -16,9 +16,10 @@ type AttachOptions struct {
 }
 
 type pendingAttach struct {
-	opts AttachOptions
-	user chan io.ReadWriteCloser // the client's stream, once it has been answered
-	done chan error
+	opts      AttachOptions
+	stdinOnce bool
+	user      chan io.ReadWriteCloser // the client's stream, once it has been answered
+	done      chan error
 }
 
 // Attach connects a client to the container's stdio until the container's
@@ -45,7 +46,7 @@ func (s *Service) Attach(ctx context.Context, term string, opts AttachOptions, o
 		if err != nil {
 			return err
 		}
-		conn, err := cl.Attach(opts.Stdin, opts.Stdout, opts.Stderr) // registered: output is queued for us
+		conn, err := attachShim(cl, opts, c.Config.StdinOnce) // registered: output is queued for us
 		if err != nil {
 			return err
 		}
@@ -56,7 +57,7 @@ func (s *Service) Attach(ctx context.Context, term string, opts AttachOptions, o
 		}
 		return splice(ctx, conn, user, opts.Stdin)
 	case c.State.Status == StatusCreated || c.State.Status == StatusExited || c.State.Status == StatusRestarting:
-		p := &pendingAttach{opts: opts, user: make(chan io.ReadWriteCloser, 1), done: make(chan error, 1)}
+		p := &pendingAttach{opts: opts, stdinOnce: c.Config.StdinOnce, user: make(chan io.ReadWriteCloser, 1), done: make(chan error, 1)}
 		s.mu.Lock()
 		s.pending[c.ID] = append(s.pending[c.ID], p)
 		s.mu.Unlock()
@@ -77,6 +78,16 @@ func (s *Service) Attach(ctx context.Context, term string, opts AttachOptions, o
 	}
 	unlock()
 	return errdefs.Conflict("you cannot attach to a %s container", c.State.Status)
+}
+
+// attachShim attaches to the shim; with Docker's StdinOnce (docker run
+// -i), the end of the client's input closes the container's stdin, so
+// that its process reads EOF.
+func attachShim(cl *shim.Client, opts AttachOptions, stdinOnce bool) (net.Conn, error) {
+	if opts.Stdin && stdinOnce {
+		return cl.AttachStdinOnce(opts.Stdout, opts.Stderr)
+	}
+	return cl.Attach(opts.Stdin, opts.Stdout, opts.Stderr)
 }
 
 func (s *Service) dropPending(id string, p *pendingAttach) {
@@ -100,7 +111,7 @@ func (s *Service) connectPending(id string, cl *shim.Client) {
 	delete(s.pending, id)
 	s.mu.Unlock()
 	for _, p := range list {
-		conn, err := cl.Attach(p.opts.Stdin, p.opts.Stdout, p.opts.Stderr)
+		conn, err := attachShim(cl, p.opts, p.stdinOnce)
 		if err != nil {
 			p.done <- err
 			continue

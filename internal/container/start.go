@@ -54,14 +54,20 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 			for i := len(undo) - 1; i >= 0; i-- {
 				undo[i]()
 			}
+			code := errdefs.StartExitCode(err.Error())
 			s.update(c.ID, func(c *Container) error {
 				c.State.Error = err.Error()
+				c.State.ExitCode = code
 				if c.State.Status != StatusCreated {
 					c.State.Status = StatusExited
-					c.State.ExitCode = 128
 				}
 				return nil
 			})
+			if c.HostConfig.AutoRemove {
+				// As Docker: a --rm container that cannot start is
+				// removed (once the caller has let go of its lock).
+				go s.Remove(context.Background(), c.ID, RemoveOptions{Force: true, Volumes: true})
+			}
 		}
 	}()
 	bundle := s.bundleDir(c.ID)
@@ -128,6 +134,9 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 		Binary: s.Shim, ID: c.ID, Bundle: bundle, Runtime: s.Runtimes[c.Runtime], RuntimeRoot: s.runtimeRoot(),
 		StateDir: sd, LogPath: s.LogPath(c.ID), LogMaxSize: maxSize, LogMaxFiles: maxFile,
 		TTY: c.Config.Tty, Stdin: c.Config.OpenStdin, ShimLog: filepath.Join(sd, "shim.log"),
+		// Created and started in one runtime call, once pending
+		// attachments are connected.
+		RunOnStart: true,
 	})
 	if err != nil {
 		return fmt.Errorf("start %s: %w", c.ID[:12], err)

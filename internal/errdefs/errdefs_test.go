@@ -29,3 +29,20 @@ func TestClasses(t *testing.T) {
 		}
 	}
 }
+
+func TestStartExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want int
+	}{
+		{`exec "nonexistent": executable file not found in $PATH`, 127},
+		{`exec "/x/y": stat /x/y: no such file or directory`, 127},
+		{`exec "/etc/passwd": /etc/passwd is not an executable file`, 126},
+		{`exec "/bin/sh": permission denied`, 126},
+		{`cgroup: write memory.limit_in_bytes: device or resource busy`, 128},
+	} {
+		if got := StartExitCode(tc.msg); got != tc.want {
+			t.Errorf("StartExitCode(%q) = %d, want %d", tc.msg, got, tc.want)
+		}
+	}
+}

@@ -166,7 +166,18 @@ func (c *Client) ReopenLog() error { return c.call(request{Op: opReopenLog}, nil
 // The shim closes it when the output ends. (*net.UnixConn).CloseWrite
 // ends this client's input without closing the container's stdin.
 func (c *Client) Attach(stdin, stdout, stderr bool) (net.Conn, error) {
-	conn, err := c.roundTrip(context.Background(), request{Op: opAttach, Stdin: stdin, Stdout: stdout, Stderr: stderr}, nil, true)
+	return c.attach(request{Op: opAttach, Stdin: stdin, Stdout: stdout, Stderr: stderr})
+}
+
+// AttachStdinOnce is Attach with stdin, where the end of the connection's
+// input (its write side closed) closes the container's stdin, after
+// everything sent before has been written to it.
+func (c *Client) AttachStdinOnce(stdout, stderr bool) (net.Conn, error) {
+	return c.attach(request{Op: opAttach, Stdin: true, Stdout: stdout, Stderr: stderr, StdinOnce: true})
+}
+
+func (c *Client) attach(req request) (net.Conn, error) {
+	conn, err := c.roundTrip(context.Background(), req, nil, true)
 	if err != nil {
 		return nil, err
 	}

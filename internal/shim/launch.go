@@ -27,6 +27,7 @@ type LaunchOptions struct {
 	LogMaxFiles int
 	TTY         bool
 	Stdin       bool
+	RunOnStart  bool
 	// ShimLog receives the shim's own log ("" for none); Debug raises its level.
 	ShimLog string
 	Debug   bool
@@ -36,7 +37,8 @@ type LaunchOptions struct {
 
 // Launch starts a shim detached from the caller (its own session, no
 // stdio, no parent-death signal, so it outlives berthd) and returns once
-// the container is created and the shim answers. If the create fails the
+// the container is created (with RunOnStart: once the shim listens) and
+// the shim answers. If the create fails the
 // error carries the runtime's message and nothing is left running.
 //
 // The caller stays the shim's parent until it exits: a goroutine reaps it.
@@ -61,6 +63,9 @@ func Launch(o LaunchOptions) error {
 	}
 	if o.Stdin {
 		args = append(args, "--stdin")
+	}
+	if o.RunOnStart {
+		args = append(args, "--run-on-start")
 	}
 	if o.ShimLog != "" {
 		args = append(args, "--shim-log", o.ShimLog)

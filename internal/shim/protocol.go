@@ -77,17 +77,20 @@ const (
 
 // request is every op's request; each op reads the fields it needs.
 type request struct {
-	Op      string         `json:"op"`
-	Signal  int            `json:"signal,omitempty"`
-	All     bool           `json:"all,omitempty"`
-	Width   int            `json:"width,omitempty"`
-	Height  int            `json:"height,omitempty"`
-	Stdin   bool           `json:"stdin,omitempty"`
-	Stdout  bool           `json:"stdout,omitempty"`
-	Stderr  bool           `json:"stderr,omitempty"`
-	TTY     bool           `json:"tty,omitempty"`
-	ExecID  string         `json:"execID,omitempty"`
-	Process *specs.Process `json:"process,omitempty"`
+	Op     string `json:"op"`
+	Signal int    `json:"signal,omitempty"`
+	All    bool   `json:"all,omitempty"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
+	Stdin  bool   `json:"stdin,omitempty"`
+	Stdout bool   `json:"stdout,omitempty"`
+	Stderr bool   `json:"stderr,omitempty"`
+	// StdinOnce: the container's stdin closes when this attachment's
+	// input ends (Docker's StdinOnce).
+	StdinOnce bool           `json:"stdinOnce,omitempty"`
+	TTY       bool           `json:"tty,omitempty"`
+	ExecID    string         `json:"execID,omitempty"`
+	Process   *specs.Process `json:"process,omitempty"`
 }
 
 // State is the container's status as the shim sees it.

@@ -160,8 +160,13 @@ func runtimeLogErrors(path string) string {
 	return s
 }
 
-func (r *ociRuntime) create(id, bundle, pidFile, consoleSocket string, stdio []*os.File) error {
+// create runs the runtime's create, or with run its run --detach (create
+// and start in one process).
+func (r *ociRuntime) create(run bool, id, bundle, pidFile, consoleSocket string, stdio []*os.File) error {
 	args := []string{"create", "--bundle", bundle, "--pid-file", pidFile}
+	if run {
+		args = []string{"run", "--detach", "--bundle", bundle, "--pid-file", pidFile}
+	}
 	if consoleSocket != "" {
 		args = append(args, "--console-socket", consoleSocket)
 	}

@@ -53,6 +53,12 @@ type Options struct {
 	Ready *os.File
 	// Linger is how long the shim stays after the exit (default 2 s).
 	Linger time.Duration
+	// RunOnStart defers the runtime to the start op, which then creates
+	// and starts the container in one invocation (`run --detach`): one
+	// runtime process less per container, for callers that start right
+	// after launching. Clients may attach before the start, since the
+	// shim answers at once.
+	RunOnStart bool
 }
 
 type logSink interface {
@@ -61,14 +67,38 @@ type logSink interface {
 }
 
 // stdinWriter is the container's stdin as clients write it: a pipe, or the
-// pty master. Close stops forwarding (and closes a pipe).
+// pty master. It exists before the container does (a client may attach
+// before the start); writes wait until the file is bound. Close stops
+// forwarding (and closes a pipe).
 type stdinWriter struct {
+	mu        sync.Mutex
 	f         *os.File
 	closeFile bool
+	ready     chan struct{}
 	closed    atomic.Bool
 }
 
+func newStdinWriter() *stdinWriter { return &stdinWriter{ready: make(chan struct{})} }
+
+// bind gives the writer its file, once.
+func (w *stdinWriter) bind(f *os.File, closeFile bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed.Load() {
+		if closeFile {
+			f.Close()
+		}
+		return
+	}
+	if w.f != nil {
+		return
+	}
+	w.f, w.closeFile = f, closeFile
+	close(w.ready)
+}
+
 func (w *stdinWriter) Write(p []byte) (int, error) {
+	<-w.ready
 	if w.closed.Load() {
 		return 0, os.ErrClosed
 	}
@@ -76,7 +106,16 @@ func (w *stdinWriter) Write(p []byte) (int, error) {
 }
 
 func (w *stdinWriter) Close() {
-	if w.closed.CompareAndSwap(false, true) && w.closeFile {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed.CompareAndSwap(false, true) {
+		return
+	}
+	if w.f == nil {
+		close(w.ready)
+		return
+	}
+	if w.closeFile {
 		w.f.Close()
 	}
 }
@@ -105,6 +144,9 @@ type shim struct {
 	execSeq    int
 	execsEnded []string
 
+	// pending: RunOnStart and the start op has not run the container.
+	pending bool
+
 	exited   chan struct{}
 	quit     chan struct{}
 	quitOnce sync.Once
@@ -132,6 +174,9 @@ func Run(opts Options) error {
 		exited: make(chan struct{}),
 		quit:   make(chan struct{}),
 	}
+	if opts.Stdin {
+		s.stdin = newStdinWriter()
+	}
 	// Orphans of the runtime (the container's init, exec'd processes) are
 	// reparented to us, so that we can reap them and read their status.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -151,23 +196,22 @@ func Run(opts Options) error {
 	s.opts = opts
 	s.rt = &ociRuntime{path: opts.Runtime, root: opts.RuntimeRoot, stateDir: opts.StateDir, reaper: s.reaper}
 
-	initExit, err := s.create()
+	if opts.RunOnStart {
+		s.pending = true
+		if err := s.listen(); err != nil {
+			return err
+		}
+		<-s.quit
+		os.Remove(filepath.Join(opts.StateDir, SocketName))
+		s.log.Info("shim exiting")
+		return nil
+	}
+	initExit, err := s.create(false)
 	if err == nil {
 		err = s.listen()
 	}
 	if err != nil {
-		s.rt.delete(opts.ID, true)
-		msg := err.Error()
-		var re *runtimeError
-		if errors.As(err, &re) {
-			msg = re.msg
-		}
-		if werr := writeFileAtomic(filepath.Join(opts.StateDir, CreateErrorName), []byte(msg+"\n")); werr != nil {
-			s.log.Error("record create error", "err", werr)
-		}
-		if s.sink != nil {
-			s.sink.Close()
-		}
+		s.createFailed(err)
 		return err
 	}
 	s.log.Info("container created", "pid", s.pid)
@@ -178,8 +222,26 @@ func Run(opts Options) error {
 	return nil
 }
 
-// create runs the runtime's create with the container's stdio.
-func (s *shim) create() (<-chan exit, error) {
+// createFailed cleans up after a failed create and records why, for
+// whoever launched the shim.
+func (s *shim) createFailed(err error) {
+	s.rt.delete(s.opts.ID, true)
+	msg := err.Error()
+	var re *runtimeError
+	if errors.As(err, &re) {
+		msg = re.msg
+	}
+	if werr := writeFileAtomic(filepath.Join(s.opts.StateDir, CreateErrorName), []byte(msg+"\n")); werr != nil {
+		s.log.Error("record create error", "err", werr)
+	}
+	if s.sink != nil {
+		s.sink.Close()
+	}
+}
+
+// create runs the runtime's create (or, if run, its run --detach) with
+// the container's stdio.
+func (s *shim) create(run bool) (<-chan exit, error) {
 	o := s.opts
 	if o.LogPath != "" {
 		var err error
@@ -211,13 +273,13 @@ func (s *shim) create() (<-chan exit, error) {
 		}
 		defer cs.close()
 		// The runtime's own stdio is /dev/null: the container gets the pty.
-		err = s.rt.create(o.ID, o.Bundle, pidFile, cs.name, []*os.File{nil, nil, nil})
+		err = s.rt.create(run, o.ID, o.Bundle, pidFile, cs.name, []*os.File{nil, nil, nil})
 		if err == nil {
 			if s.master, err = cs.master(5 * time.Second); err == nil {
 				ours = append(ours, s.master)
 				s.outputs = []*os.File{s.master}
-				if o.Stdin {
-					s.stdin = &stdinWriter{f: s.master}
+				if s.stdin != nil {
+					s.stdin.bind(s.master, false)
 				}
 			}
 		}
@@ -240,9 +302,11 @@ func (s *shim) create() (<-chan exit, error) {
 			}
 			theirs[0] = inR
 			ours = append(ours, inW)
-			s.stdin = &stdinWriter{f: inW, closeFile: true}
+			if s.stdin != nil {
+				s.stdin.bind(inW, true)
+			}
 		}
-		err = s.rt.create(o.ID, o.Bundle, pidFile, "", theirs)
+		err = s.rt.create(run, o.ID, o.Bundle, pidFile, "", theirs)
 		closeAll(theirs)
 		s.outputs = []*os.File{outR, errR}
 	}
@@ -250,6 +314,9 @@ func (s *shim) create() (<-chan exit, error) {
 		s.pid, err = readPid(pidFile)
 	}
 	if err != nil {
+		if s.stdin != nil {
+			s.stdin.Close()
+		}
 		closeAll(ours)
 		return nil, err
 	}
@@ -498,13 +565,36 @@ func (s *shim) start() error {
 		return errdefs.Conflict("container is %s", st)
 	}
 	s.starting = true
+	pending := s.pending
 	s.mu.Unlock()
 	// Stamped before: the process may exit before start returns.
 	at := time.Now().UTC()
-	err := s.rt.start(s.opts.ID)
+	var err error
+	var initExit <-chan exit
+	if pending {
+		if initExit, err = s.create(true); err != nil {
+			s.createFailed(err)
+			// Nothing is left to supervise: the shim ends after the
+			// linger, and the caller has the error.
+			s.mu.Lock()
+			s.starting = false
+			s.status = StatusStopped
+			s.mu.Unlock()
+			close(s.exited)
+			time.AfterFunc(s.opts.Linger, s.stop)
+			return err
+		}
+		s.log.Info("container started", "pid", s.pid)
+	} else {
+		err = s.rt.start(s.opts.ID)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.starting = false
+	if pending {
+		s.pending = false
+		go s.supervise(initExit)
+	}
 	if err != nil {
 		return err
 	}
@@ -519,7 +609,10 @@ func (s *shim) kill(sig int, all bool) error {
 	if sig <= 0 || sig > 64 {
 		return errdefs.InvalidArgument("bad signal %d", sig)
 	}
-	if s.stopped() {
+	s.mu.Lock()
+	pending := s.pending
+	s.mu.Unlock()
+	if s.stopped() || pending {
 		return errdefs.Conflict("container is not running")
 	}
 	return s.rt.kill(s.opts.ID, sig, all)
@@ -543,6 +636,13 @@ func (s *shim) wait(c net.Conn, br *bufio.Reader) {
 }
 
 func (s *shim) shutdown() error {
+	s.mu.Lock()
+	pending := s.pending && !s.starting
+	s.mu.Unlock()
+	if pending {
+		// Never run: nothing to wait for.
+		return nil
+	}
 	if !s.stopped() {
 		return errdefs.Conflict("container is running: kill it first")
 	}
@@ -560,8 +660,13 @@ func (s *shim) attach(c *net.UnixConn, br *bufio.Reader, req request) {
 	}
 	if req.Stdin && s.stdin != nil {
 		// The client ending its input does not close the container's
-		// stdin, which others may share: berthd sends close-stdin.
-		go io.CopyBuffer(s.stdin, br, make([]byte, 8<<10))
+		// stdin, which others may share, unless asked to (StdinOnce).
+		go func() {
+			_, err := io.CopyBuffer(s.stdin, br, make([]byte, 8<<10))
+			if err == nil && req.StdinOnce {
+				s.stdin.Close()
+			}
+		}()
 	}
 }
 

@@ -527,3 +527,46 @@ func TestDiff(t *testing.T) {
 	}
 	d.berth("rm", "df")
 }
+
+// TestRunStdinOnceAndStartFailure: docker run -i ends the container's
+// stdin with the client's, and a command that cannot start gives Docker's
+// exit codes, and with --rm leaves no container.
+func TestRunStdinOnceAndStartFailure(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", "-q", img)
+	for _, cli := range []string{binary(t, "BERTH", "berth"), "docker"} {
+		bin, err := exec.LookPath(cli)
+		if err != nil {
+			t.Logf("%s: not installed", cli)
+			continue
+		}
+		cmd := exec.Command(bin, "run", "--rm", "-i", img, "sh", "-c", "cat; echo done")
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.sock, "BERTH_HOST=unix://"+d.sock, "DOCKER_CONFIG="+d.config)
+		cmd.Stdin = strings.NewReader("line1\nline2\n")
+		out, err := cmd.Output()
+		if err != nil || string(out) != "line1\nline2\ndone\n" {
+			t.Errorf("%s run -i: %v: %q", cli, err, out)
+		}
+	}
+	_, errOut, code := d.runExit("run", "--rm", img, "nonexistent")
+	if code != 127 || !strings.Contains(errOut, `exec "nonexistent": executable file not found`) {
+		t.Errorf("run missing command: code %d, stderr %q", code, errOut)
+	}
+	_, errOut, code = d.runExit("run", "--name", "notexec", img, "/etc/passwd")
+	if code != 126 || !strings.Contains(errOut, "/etc/passwd") {
+		t.Errorf("run non-executable: code %d, stderr %q", code, errOut)
+	}
+	if got := strings.TrimSpace(d.berth("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "notexec")); got != "created 126" {
+		t.Errorf("failed start: state %q, want created 126", got)
+	}
+	d.berth("rm", "notexec")
+	// The --rm container is removed in the background.
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.TrimSpace(d.berth("ps", "-aq")) != "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("--rm container whose start failed is left: %s", d.berth("ps", "-a"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
