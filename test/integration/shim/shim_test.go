@@ -495,3 +495,82 @@ func TestFollowLog(t *testing.T) {
 		t.Errorf("followed %q", got)
 	}
 }
+
+// With RunOnStart the shim answers before the container exists; a client
+// attached then, whose input ends before the start (StdinOnce), gets it
+// all to the process, then EOF; the start is one runtime run.
+func TestRunOnStart(t *testing.T) {
+	f := newFixture(t, nil, "sh", "-c", "cat; echo done")
+	f.opts.Stdin, f.opts.RunOnStart = true, true
+	c := f.launch()
+	st, err := c.State()
+	if err != nil || st.Status != shim.StatusCreated || st.Pid != 0 {
+		t.Fatalf("state before start: %+v %v", st, err)
+	}
+	if ids := f.runtimeIDs(); len(ids) != 0 {
+		t.Errorf("the runtime has %v before the start", ids)
+	}
+	a, err := c.AttachStdinOnce(true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	r := readStream(a)
+	if _, err := a.Write([]byte("early\n")); err != nil {
+		t.Fatal(err)
+	}
+	closeWrite(t, a)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.State(); err != nil || st.Pid <= 0 || st.StartedAt.IsZero() {
+		t.Errorf("state after start: %+v %v", st, err)
+	}
+	if e := wait(t, c); e.ExitCode != 0 {
+		t.Errorf("exit %+v", e)
+	}
+	if out, _ := demux(t, []byte(r.end(t))); out != "early\ndone\n" {
+		t.Errorf("stdout %q", out)
+	}
+	if err := c.Start(); !errdefs.IsConflict(err) {
+		t.Errorf("second start: %v, want a conflict", err)
+	}
+	if err := c.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	f.waitShimGone(5 * time.Second)
+	if ids := f.runtimeIDs(); len(ids) != 0 {
+		t.Errorf("runtime still has %v", ids)
+	}
+}
+
+// With RunOnStart a bad bundle fails the start, with the runtime's
+// message, and the shim leaves nothing behind; a shim never started
+// shuts down on request.
+func TestRunOnStartFailure(t *testing.T) {
+	f := newFixture(t, nil, "true")
+	f.opts.RunOnStart = true
+	if err := os.RemoveAll(filepath.Join(f.bundle, "rootfs")); err != nil {
+		t.Fatal(err)
+	}
+	c := f.launch()
+	err := c.Start()
+	if err == nil || !strings.Contains(err.Error(), "rootfs") {
+		t.Fatalf("start: %v, want the runtime's rootfs error", err)
+	}
+	f.waitShimGone(10 * time.Second)
+	if ids := f.runtimeIDs(); len(ids) != 0 {
+		t.Errorf("runtime state left: %v", ids)
+	}
+
+	g := newFixture(t, nil, "true")
+	g.opts.RunOnStart = true
+	c = g.launch()
+	if err := c.Kill(syscall.SIGTERM, false); !errdefs.IsConflict(err) {
+		t.Errorf("kill before start: %v, want a conflict", err)
+	}
+	if err := c.Shutdown(); err != nil {
+		t.Fatalf("shutdown before start: %v", err)
+	}
+	g.waitShimGone(5 * time.Second)
+}
