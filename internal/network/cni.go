@@ -1,0 +1,165 @@
+package network
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containernetworking/cni/libcni"
+	types100 "github.com/containernetworking/cni/pkg/types/100"
+)
+
+// DefaultPluginDirs are where the standard CNI plugins live: Debian's
+// containernetworking-plugins, and the upstream location.
+var DefaultPluginDirs = []string{"/opt/cni/bin", "/usr/lib/cni"}
+
+// cniVersion is the CNI spec version of the generated configurations
+// (containernetworking-plugins 1.1 speaks up to 1.0.0).
+const cniVersion = "1.0.0"
+
+// confList is the CNI configuration of a network: a bridge with host-local
+// addresses, then published ports (portmap) and forwarding rules
+// (firewall), which the host's FORWARD policy may otherwise drop.
+func (m *Manager) confList(n *Network) (*libcni.NetworkConfigList, error) {
+	var ranges [][]map[string]string
+	var routes []map[string]string
+	for _, s := range n.Subnets {
+		ranges = append(ranges, []map[string]string{{"subnet": s.Subnet.String(), "gateway": s.Gateway.String()}})
+		if !n.Internal {
+			dst := "0.0.0.0/0"
+			if s.Subnet.Addr().Is6() {
+				dst = "::/0"
+			}
+			routes = append(routes, map[string]string{"dst": dst})
+		}
+	}
+	bridge := map[string]any{
+		"type":         "bridge",
+		"bridge":       n.Bridge,
+		"isGateway":    true,
+		"ipMasq":       !n.Internal,
+		"hairpinMode":  true,
+		"capabilities": map[string]bool{"ips": true, "mac": true},
+		"ipam": map[string]any{
+			"type":    "host-local",
+			"ranges":  ranges,
+			"routes":  routes,
+			"dataDir": m.ipamDir(),
+		},
+	}
+	if n.Internal {
+		// No default route, and not even a gateway on the bridge for
+		// the containers to use: only the subnet and the DNS server.
+		bridge["isDefaultGateway"] = false
+	}
+	plugins := []any{bridge}
+	if !n.Internal {
+		plugins = append(plugins, map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "snat": true})
+	}
+	plugins = append(plugins, map[string]any{"type": "firewall", "backend": "iptables"})
+	raw, err := json.Marshal(map[string]any{"cniVersion": cniVersion, "name": cniName(n), "plugins": plugins})
+	if err != nil {
+		return nil, err
+	}
+	return libcni.ConfListFromBytes(raw)
+}
+
+// cniName is the network's name as CNI (and so IPAM and iptables) sees it.
+func cniName(n *Network) string { return "berth-" + n.ID[:12] }
+
+func (m *Manager) ipamDir() string { return filepath.Join(m.State, "ipam") }
+
+// rtConf is one container's endpoint on one network, for CNI.
+func (m *Manager) rtConf(containerID, ifName string, req Request, ports []PortMapping) *libcni.RuntimeConf {
+	caps := map[string]any{}
+	var ips []string
+	for _, a := range []netip.Addr{req.IP, req.IP6} {
+		if a.IsValid() {
+			ips = append(ips, a.String())
+		}
+	}
+	if len(ips) > 0 {
+		caps["ips"] = ips
+	}
+	if req.MAC != "" {
+		caps["mac"] = req.MAC
+	}
+	if len(ports) > 0 {
+		var pm []map[string]any
+		for _, p := range ports {
+			e := map[string]any{"hostPort": p.HostPort, "containerPort": p.ContainerPort, "protocol": p.Protocol}
+			if p.HostIP != "" {
+				e["hostIP"] = p.HostIP
+			}
+			pm = append(pm, e)
+		}
+		caps["portMappings"] = pm
+	}
+	return &libcni.RuntimeConf{
+		ContainerID:    containerID,
+		NetNS:          m.NetNSPath(containerID),
+		IfName:         ifName,
+		CapabilityArgs: caps,
+	}
+}
+
+// add runs CNI ADD and returns the endpoint it made.
+func (m *Manager) add(ctx context.Context, n *Network, containerID, ifName string, req Request, ports []PortMapping) (Attachment, error) {
+	list, err := m.confList(n)
+	if err != nil {
+		return Attachment{}, err
+	}
+	res, err := m.cni.AddNetworkList(ctx, list, m.rtConf(containerID, ifName, req, ports))
+	if err != nil {
+		return Attachment{}, fmt.Errorf("network %s: %s", n.Name, cniMessage(err))
+	}
+	r, err := types100.NewResultFromResult(res)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("network %s: CNI result: %w", n.Name, err)
+	}
+	a := Attachment{Network: n.ID, IfName: ifName, Aliases: req.Aliases, DNSNames: req.Names, EndpointID: newID()}
+	for _, ip := range r.IPs {
+		p, ok := netip.AddrFromSlice(ip.Address.IP)
+		if !ok {
+			continue
+		}
+		ones, _ := ip.Address.Mask.Size()
+		a.IPs = append(a.IPs, netip.PrefixFrom(p.Unmap(), ones))
+		if gw, ok := netip.AddrFromSlice(ip.Gateway); ok && ip.Gateway != nil {
+			a.Gateways = append(a.Gateways, gw.Unmap())
+		}
+	}
+	for _, i := range r.Interfaces {
+		if i.Name == ifName && i.Sandbox != "" {
+			a.MAC = i.Mac
+		}
+	}
+	return a, nil
+}
+
+// del runs CNI DEL; a network or namespace already gone is no error.
+func (m *Manager) del(ctx context.Context, n *Network, containerID, ifName string, ports []PortMapping) error {
+	list, err := m.confList(n)
+	if err != nil {
+		return err
+	}
+	rt := m.rtConf(containerID, ifName, Request{}, ports)
+	if _, err := os.Stat(rt.NetNS); err != nil {
+		// CNI DEL must still release addresses and rules; plugins accept
+		// a missing namespace.
+		rt.NetNS = ""
+	}
+	if err := m.cni.DelNetworkList(ctx, list, rt); err != nil {
+		return fmt.Errorf("network %s: %s", n.Name, cniMessage(err))
+	}
+	return nil
+}
+
+// cniMessage is a plugin's error without libcni's wrapping noise.
+func cniMessage(err error) string {
+	return strings.TrimSpace(err.Error())
+}
