@@ -25,6 +25,9 @@ type config struct {
 	MaxConcurrentDownloads int               `toml:"max_concurrent_downloads"`
 	Registry               registryConfig    `toml:"registry"`
 	Runtimes               map[string]string `toml:"runtimes"` // name -> binary
+	// CNIPluginDirs are searched for the CNI plugins (default
+	// /opt/cni/bin, then Debian's /usr/lib/cni).
+	CNIPluginDirs []string `toml:"cni_plugin_dirs"`
 }
 
 type registryConfig struct {

@@ -24,6 +24,7 @@ import (
 	"github.com/berth-dev/berth/internal/gc"
 	"github.com/berth-dev/berth/internal/images"
 	"github.com/berth-dev/berth/internal/metadata"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/volume"
@@ -95,6 +96,7 @@ type daemon struct {
 	imgs  *images.Service
 	ctrs  *container.Service
 	vols  *volume.Store
+	nets  *network.Manager
 	gc    *gc.Collector
 	api   *dockerapi.Server
 }
@@ -156,11 +158,17 @@ func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		Root: cfg.Root, State: cfg.State, Shim: findBinary("berth-shim"),
 		Runtimes: runtimes(cfg), Default: "berth-oci", InitPath: findInit(),
 	}
+	d.nets = &network.Manager{Meta: meta, State: filepath.Join(cfg.State, "network"), PluginDirs: cfg.CNIPluginDirs, Log: log}
+	if err := d.nets.Init(context.Background()); err != nil {
+		d.close()
+		return nil, fmt.Errorf("networks: %w", err)
+	}
+	d.ctrs.Networks = d.nets
 	d.imgs.InUse = d.ctrs.InUse
 	d.vols = &volume.Store{Meta: meta, Root: filepath.Join(cfg.Root, "volumes"), InUse: d.ctrs.VolumeUsers}
 	d.ctrs.Volumes = d.vols
 	d.gc = &gc.Collector{Content: cs, Snaps: snaps, Sources: []gc.Source{d.imgs.Roots, d.ctrs.Roots}, IngestAge: 24 * time.Hour, Log: log}
-	d.api = &dockerapi.Server{Images: d.imgs, Containers: d.ctrs, Volumes: d.vols, Events: hub, GC: d.gc, Log: log, Version: version, Root: cfg.Root, Started: time.Now()}
+	d.api = &dockerapi.Server{Images: d.imgs, Containers: d.ctrs, Volumes: d.vols, Networks: d.nets, Events: hub, GC: d.gc, Log: log, Version: version, Root: cfg.Root, Started: time.Now()}
 	return d, nil
 }
 
@@ -193,6 +201,9 @@ func (d *daemon) recover(ctx context.Context) {
 }
 
 func (d *daemon) close() {
+	if d.nets != nil {
+		d.nets.Close()
+	}
 	if d.snaps != nil {
 		d.snaps.Close()
 	}

@@ -5,6 +5,7 @@
 package container
 
 import (
+	nettypes "github.com/moby/moby/api/types/network"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -59,6 +60,11 @@ type Container struct {
 	ExecIDs      []string `json:"execIDs,omitempty"`
 	// Mounts are the binds and volumes, resolved at create.
 	Mounts []Mount `json:"mounts,omitempty"`
+	// Endpoints are the networks asked for, by network name (Docker's
+	// EndpointsConfig, with the network IDs resolved at create).
+	Endpoints map[string]*nettypes.EndpointSettings `json:"endpoints,omitempty"`
+	// Net is the started container's networking (nil when stopped).
+	Net *NetState `json:"net,omitempty"`
 }
 
 // Mount is one bind or volume of a container.

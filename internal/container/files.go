@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,13 @@ func (s *Service) writeFiles(c *Container) (hostname, hosts, resolv string, err 
 			fmt.Fprintf(&h, "127.0.1.1\t%s\n", hn)
 		}
 	}
-	files := map[string][]byte{hostname: []byte(c.Config.Hostname + "\n"), hosts: h.Bytes(), resolv: resolvConf(c)}
+	if c.Net != nil && len(c.Net.Attachments) > 0 {
+		for _, ip := range c.Net.Attachments[0].IPs {
+			fmt.Fprintf(&h, "%s\t%s\n", ip.Addr(), name)
+		}
+	}
+	ns, _ := s.networkNameserver(c)
+	files := map[string][]byte{hostname: []byte(c.Config.Hostname + "\n"), hosts: h.Bytes(), resolv: resolvConf(c, ns)}
 	for p, b := range files {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			return "", "", "", err
@@ -49,7 +56,10 @@ func (s *Service) writeFiles(c *Container) (hostname, hosts, resolv string, err 
 // resolvConf is the host's resolv.conf without loopback nameservers
 // (unreachable from a container), or public resolvers when none are left,
 // with --dns/--dns-search/--dns-option applied.
-func resolvConf(c *Container) []byte {
+//
+// On a user network the network's DNS server (gw) comes first: it answers
+// for the containers there and forwards the rest.
+func resolvConf(c *Container, gw netip.Addr) []byte {
 	var ns, search, opts []string
 	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 		sc := bufio.NewScanner(bytes.NewReader(b))
@@ -75,6 +85,12 @@ func resolvConf(c *Container) []byte {
 		for _, a := range c.HostConfig.DNS {
 			ns = append(ns, a.String())
 		}
+	}
+	if gw.IsValid() {
+		// Only the network's server: resolvers that ask all of them at
+		// once (musl) would take an upstream's NXDOMAIN for a container
+		// name. It forwards the rest to the host's resolvers.
+		ns = []string{gw.String()}
 	}
 	if len(ns) == 0 {
 		ns = []string{"8.8.8.8", "8.8.4.4"}

@@ -108,6 +108,7 @@ func (s *Service) release(id string) {
 	}
 	snapshot.UnmountAll(filepath.Join(s.bundleDir(id), "rootfs"))
 	os.RemoveAll(s.bundleDir(id))
+	s.teardownNetwork(id)
 }
 
 func (s *Service) shouldRestart(c *Container) bool {

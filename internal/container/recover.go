@@ -24,6 +24,9 @@ func (s *Service) Recover(ctx context.Context) error {
 			case c.State.Running():
 				if cl, err := shim.Dial(s.shimDir(c.ID)); err == nil {
 					if st, err := cl.State(); err == nil && st.Status != "stopped" {
+						if s.Networks != nil && c.Net != nil {
+							s.Networks.Restore(c.ID, c.Net.Attachments, c.Net.Ports)
+						}
 						go s.monitor(c.ID)
 						return
 					}
@@ -60,6 +63,18 @@ func (s *Service) Recover(ctx context.Context) error {
 	}
 	for range list {
 		<-done
+	}
+	if s.Networks != nil {
+		// Namespaces of containers whose records are gone.
+		known := map[string]bool{}
+		for _, c := range list {
+			known[c.ID] = true
+		}
+		for _, id := range s.Networks.Leftovers() {
+			if !known[id] {
+				s.Networks.Teardown(ctx, id, nil, nil)
+			}
+		}
 	}
 	return nil
 }

@@ -6,18 +6,21 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	nettypes "github.com/moby/moby/api/types/network"
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/gc"
 	"github.com/berth-dev/berth/internal/images"
 	"github.com/berth-dev/berth/internal/metadata"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/specgen"
 	"github.com/berth-dev/berth/internal/volume"
@@ -37,6 +40,9 @@ type Service struct {
 	Images  *images.Service
 	Snaps   Snapshotter
 	Volumes *volume.Store
+	// Networks gives containers CNI networks; nil leaves every container
+	// but host-network ones with a namespace of its own holding only lo.
+	Networks *network.Manager
 	Events  *events.Hub
 	Log     *slog.Logger
 
@@ -205,9 +211,10 @@ func (s *Service) update(id string, fn func(c *Container) error) (*Container, er
 
 // CreateOptions are what POST /containers/create carries.
 type CreateOptions struct {
-	Name       string
-	Config     *container.Config
-	HostConfig *container.HostConfig
+	Name             string
+	Config           *container.Config
+	HostConfig       *container.HostConfig
+	NetworkingConfig *nettypes.NetworkingConfig
 }
 
 // Create records a container and prepares its writable layer. Nothing runs
@@ -220,6 +227,13 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 		opts.HostConfig = &container.HostConfig{}
 	}
 	if err := checkHostConfig(opts.HostConfig); err != nil {
+		return nil, err
+	}
+	if m := opts.HostConfig.NetworkMode; m == "" || m == "default" {
+		opts.HostConfig.NetworkMode = network.DefaultName
+	}
+	endpoints, err := s.resolveEndpoints(opts.HostConfig, opts.NetworkingConfig)
+	if err != nil {
 		return nil, err
 	}
 	img, err := s.Images.Get(ctx, opts.Config.Image)
@@ -254,6 +268,7 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 		Mounts: mounts,
 		ID:     newID(), Name: name, Image: img.ID.String(), ImageRef: opts.Config.Image, Created: time.Now().UTC(),
 		Config: opts.Config, HostConfig: opts.HostConfig, Runtime: rt, State: State{Status: StatusCreated},
+		Endpoints: endpoints,
 	}
 	if c.Config.Hostname == "" {
 		c.Config.Hostname = c.ID[:12]
@@ -302,6 +317,8 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 	return c, nil
 }
 
+var validNetName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
 // checkHostConfig rejects what this daemon cannot do, clearly.
 func checkHostConfig(h *container.HostConfig) error {
 	switch p := h.RestartPolicy; p.Name {
@@ -327,10 +344,8 @@ func checkHostConfig(h *container.HostConfig) error {
 	if h.AutoRemove && h.RestartPolicy.Name != "" && h.RestartPolicy.Name != "no" {
 		return errdefs.InvalidArgument("can't create 'AutoRemove' container with restart policy")
 	}
-	switch m := string(h.NetworkMode); {
-	case m == "", m == "none", m == "host", m == "default", m == "bridge", strings.HasPrefix(m, "container:"):
-	default:
-		return errdefs.NotImplemented("network %q: user-defined networks are not supported yet", m)
+	if m := string(h.NetworkMode); m != "" && !strings.HasPrefix(m, "container:") && !validNetName.MatchString(m) {
+		return errdefs.InvalidArgument("invalid network mode %q", m)
 	}
 	return nil
 }

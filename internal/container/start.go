@@ -15,6 +15,8 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/docker/go-units"
 
+	nettypes "github.com/moby/moby/api/types/network"
+
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/images"
 	"github.com/berth-dev/berth/internal/shim"
@@ -85,10 +87,6 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 		return fmt.Errorf("start %s: mount rootfs: %w", c.ID[:12], err)
 	}
 	undo = append(undo, func() { snapshot.UnmountAll(rootfs) })
-	hostname, hosts, resolv, err := s.writeFiles(c)
-	if err != nil {
-		return errdefs.InvalidArgument("start %s: %v", c.ID[:12], err)
-	}
 	img, err := s.Images.Get(ctx, c.Image)
 	if err != nil {
 		return fmt.Errorf("start %s: image %s: %w", c.ID[:12], c.ImageRef, err)
@@ -96,6 +94,23 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 	cfg, err := s.Images.Config(ctx, img.Image)
 	if err != nil {
 		return fmt.Errorf("start %s: image config: %w", c.ID[:12], err)
+	}
+	exposed := map[nettypes.Port]struct{}{}
+	for p := range c.Config.ExposedPorts {
+		exposed[p] = struct{}{}
+	}
+	for _, e := range images.Defaults(cfg).ExposedPorts {
+		if p, err := nettypes.ParsePort(e); err == nil {
+			exposed[p] = struct{}{}
+		}
+	}
+	if err := s.setupNetwork(ctx, c, exposed); err != nil {
+		return fmt.Errorf("start %s: %w", c.ID[:12], err)
+	}
+	undo = append(undo, func() { s.teardownNetwork(c.ID) })
+	hostname, hosts, resolv, err := s.writeFiles(c)
+	if err != nil {
+		return errdefs.InvalidArgument("start %s: %v", c.ID[:12], err)
 	}
 	opts, err := s.specOptions(c, rootfs, hostname, hosts, resolv)
 	if err != nil {
@@ -229,6 +244,9 @@ func (s *Service) specOptions(c *Container, rootfs, hostname, hosts, resolv stri
 	}
 	for _, d := range h.Devices {
 		o.Devices = append(o.Devices, specgen.Device{PathOnHost: d.PathOnHost, PathInContainer: d.PathInContainer, CgroupPermissions: d.CgroupPermissions})
+	}
+	if c.Net != nil {
+		o.NetNSPath = c.Net.NetNS
 	}
 	// container:<id> modes join the namespace of that container's process.
 	for _, ns := range []struct {

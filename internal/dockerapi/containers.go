@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
+	nettypes "github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 
 	ctr "github.com/berth-dev/berth/internal/container"
@@ -54,7 +56,7 @@ func (s *Server) containerCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errdefs.InvalidArgument("config cannot be empty in order to create a container"))
 		return
 	}
-	c, err := s.Containers.Create(r.Context(), ctr.CreateOptions{Name: r.URL.Query().Get("name"), Config: req.Config, HostConfig: req.HostConfig})
+	c, err := s.Containers.Create(r.Context(), ctr.CreateOptions{Name: r.URL.Query().Get("name"), Config: req.Config, HostConfig: req.HostConfig, NetworkingConfig: req.NetworkingConfig})
 	if err != nil {
 		writeError(w, err)
 		return
@@ -239,7 +241,8 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
 		sum := container.Summary{
 			ID: c.ID, Names: []string{"/" + c.Name}, Image: c.ImageRef, ImageID: c.Image, Command: command(c),
 			Created: c.Created.Unix(), Labels: c.Config.Labels, State: container.ContainerState(c.State.Status),
-			Status: statusText(c), Ports: []container.PortSummary{}, Mounts: mountPoints(c),
+			Status: statusText(c), Ports: portSummary(c), Mounts: mountPoints(c),
+			NetworkSettings: &container.NetworkSettingsSummary{Networks: networkSettings(c)},
 		}
 		if sum.Labels == nil {
 			sum.Labels = map[string]string{}
@@ -307,6 +310,11 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
 		resp.Args = []string{}
 	}
 	resp.Mounts = mountPoints(c)
+	resp.NetworkSettings = &container.NetworkSettings{Networks: networkSettings(c), Ports: portMap(c)}
+	if c.Net != nil {
+		resp.NetworkSettings.SandboxKey = c.Net.NetNS
+		resp.NetworkSettings.SandboxID = c.ID
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -424,6 +432,64 @@ func mountPoints(c *ctr.Container) []container.MountPoint {
 			mp.Driver = "local"
 		}
 		out = append(out, mp)
+	}
+	return out
+}
+
+// networkSettings is a container's networks, by name, for inspect and ps.
+func networkSettings(c *ctr.Container) map[string]*nettypes.EndpointSettings {
+	out := map[string]*nettypes.EndpointSettings{}
+	for name, es := range c.Endpoints {
+		out[name] = endpointSettings(c, es)
+	}
+	if mode := string(c.HostConfig.NetworkMode); mode == "host" || mode == "none" {
+		out[mode] = &nettypes.EndpointSettings{Aliases: []string{}}
+	}
+	return out
+}
+
+// portMap is Docker's NetworkSettings.Ports: each exposed port, with its
+// host bindings if published.
+func portMap(c *ctr.Container) nettypes.PortMap {
+	out := nettypes.PortMap{}
+	for p := range c.Config.ExposedPorts {
+		out[p] = nil
+	}
+	if c.Net == nil {
+		return out
+	}
+	for _, m := range c.Net.Ports {
+		p, err := nettypes.ParsePort(strconv.Itoa(m.ContainerPort) + "/" + m.Protocol)
+		if err != nil {
+			continue
+		}
+		ip := netip.IPv4Unspecified()
+		if a, err := netip.ParseAddr(m.HostIP); err == nil {
+			ip = a
+		}
+		out[p] = append(out[p], nettypes.PortBinding{HostIP: ip, HostPort: strconv.Itoa(m.HostPort)})
+	}
+	return out
+}
+
+// portSummary is docker ps's Ports column.
+func portSummary(c *ctr.Container) []container.PortSummary {
+	out := []container.PortSummary{}
+	published := map[string]bool{}
+	if c.Net != nil && c.State.Running() {
+		for _, m := range c.Net.Ports {
+			ip := netip.IPv4Unspecified()
+			if a, err := netip.ParseAddr(m.HostIP); err == nil {
+				ip = a
+			}
+			out = append(out, container.PortSummary{IP: ip, PrivatePort: uint16(m.ContainerPort), PublicPort: uint16(m.HostPort), Type: m.Protocol})
+			published[strconv.Itoa(m.ContainerPort)+"/"+m.Protocol] = true
+		}
+	}
+	for p := range c.Config.ExposedPorts {
+		if !published[p.String()] {
+			out = append(out, container.PortSummary{PrivatePort: p.Num(), Type: string(p.Proto())})
+		}
 	}
 	return out
 }

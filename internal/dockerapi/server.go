@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/gc"
 	"github.com/berth-dev/berth/internal/images"
+	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/volume"
 )
 
@@ -32,6 +33,7 @@ type Server struct {
 	Images     *images.Service
 	Containers *container.Service
 	Volumes    *volume.Store
+	Networks   *network.Manager
 	Events     *events.Hub
 	GC         *gc.Collector
 	Log        *slog.Logger
@@ -54,6 +56,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Volumes != nil {
 		s.volumeRoutes()
+	}
+	if s.Networks != nil && s.Containers != nil {
+		s.networkRoutes()
 	}
 	return http.HandlerFunc(s.serve)
 }

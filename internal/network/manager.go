@@ -419,6 +419,9 @@ func (m *Manager) Teardown(ctx context.Context, containerID string, atts []Attac
 			first = err
 		}
 	}
+	if len(atts) == 0 {
+		m.releaseLeases(containerID)
+	}
 	m.ports.release(containerID)
 	if err := RemoveNetNS(m.NetNSPath(containerID)); err != nil && first == nil {
 		first = err
@@ -474,3 +477,18 @@ func (m *Manager) Leftovers() []string {
 	return ids
 }
 
+// releaseLeases drops the host-local leases a container holds when its
+// endpoints were never recorded (a crash in the middle of a start):
+// host-local keeps one file per address, holding the container ID.
+func (m *Manager) releaseLeases(containerID string) {
+	files, _ := filepath.Glob(filepath.Join(m.ipamDir(), "*", "*"))
+	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), "last_reserved_ip") || strings.HasPrefix(filepath.Base(f), "lock") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), containerID) {
+			os.Remove(f)
+		}
+	}
+}
