@@ -43,8 +43,8 @@ type Service struct {
 	// Networks gives containers CNI networks; nil leaves every container
 	// but host-network ones with a namespace of its own holding only lo.
 	Networks *network.Manager
-	Events  *events.Hub
-	Log     *slog.Logger
+	Events   *events.Hub
+	Log      *slog.Logger
 
 	Root     string            // /var/lib/berth: containers/<id>/ (logs, hosts files)
 	State    string            // /run/berth: containers/<id>/ (bundle), shims/<id>/
