@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,36 @@ type apiContainer struct {
 	State   string
 	Status  string
 	Labels  map[string]string
+	Ports   []apiPort
+}
+
+type apiPort struct {
+	IP                      string
+	PrivatePort, PublicPort int
+	Type                    string
+}
+
+// formatPorts is docker ps's Ports column: "0.0.0.0:8080->80/tcp, 443/tcp".
+func formatPorts(ps []apiPort) string {
+	sort.Slice(ps, func(i, j int) bool {
+		if ps[i].PrivatePort != ps[j].PrivatePort {
+			return ps[i].PrivatePort < ps[j].PrivatePort
+		}
+		return ps[i].IP < ps[j].IP
+	})
+	var out []string
+	for _, p := range ps {
+		if p.PublicPort == 0 {
+			out = append(out, fmt.Sprintf("%d/%s", p.PrivatePort, p.Type))
+			continue
+		}
+		ip := p.IP
+		if strings.Contains(ip, ":") {
+			ip = "[" + ip + "]"
+		}
+		out = append(out, fmt.Sprintf("%s:%d->%d/%s", ip, p.PublicPort, p.PrivatePort, p.Type))
+	}
+	return strings.Join(out, ", ")
 }
 
 // psRow is one line of `berth ps`; its fields are the --format names.
@@ -76,7 +107,7 @@ func (c *cli) psCmd() *cobra.Command {
 				}
 				created := time.Unix(ct.Created, 0)
 				rows = append(rows, psRow{ID: id, Image: ct.Image, Command: strconv.Quote(command), CreatedAt: created.Format("2006-01-02 15:04:05 -0700 MST"),
-					RunningFor: since(created), State: ct.State, Status: ct.Status, Names: strings.Join(names, ","), Labels: strings.Join(labels, ",")})
+					RunningFor: since(created), State: ct.State, Status: ct.Status, Ports: formatPorts(ct.Ports), Names: strings.Join(names, ","), Labels: strings.Join(labels, ",")})
 			}
 			if quiet {
 				for _, r := range rows {

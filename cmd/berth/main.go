@@ -64,7 +64,7 @@ func main() {
 		c.killCmd(), c.rmCmd(), c.logsCmd(), c.waitCmd(), c.renameCmd(), c.execCmd(),
 		c.simpleCmd("pause CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", "/pause", nil, nil),
 		c.simpleCmd("unpause CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers", "/unpause", nil, nil),
-		c.statsCmd(), c.topCmd(), c.updateCmd(), c.portCmd(), c.attachCmd(), c.cpCmd(), c.exportCmd(), c.diffCmd(), c.diffCmd(), image, ctrs, system, c.volumeCmd(),
+		c.statsCmd(), c.topCmd(), c.updateCmd(), c.portCmd(), c.attachCmd(), c.cpCmd(), c.exportCmd(), c.diffCmd(), c.diffCmd(), image, ctrs, system, c.volumeCmd(), c.networkCmd(),
 	)
 	if err := root.Execute(); err != nil {
 		var ex exitError

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -30,6 +32,9 @@ type runFlags struct {
 	shmSize, memory, memorySwap, memoryReservation, cpus, cpusetCpus, cpusetMems                     string
 	env, envFile, labels, tmpfs, capAdd, capDrop, securityOpt, ulimits, volumes, mounts, logOpts     []string
 	addHosts, dns, dnsSearch, dnsOpts, groupAdd, devices, sysctls                                    []string
+	publish, expose, aliases                                                                         []string
+	ip, ip6, mac                                                                                     string
+	publishAll                                                                                       bool
 	detach, rm, interactive, tty, readOnly, privileged, init                                         bool
 	cpuShares, pidsLimit                                                                             int64
 	stopTimeout                                                                                      int
@@ -43,7 +48,16 @@ func (f *runFlags) add(fs *pflag.FlagSet, run bool) {
 	fs.StringVarP(&f.user, "user", "u", "", "username or UID (format: <name|uid>[:<group|gid>])")
 	fs.StringVar(&f.entrypoint, "entrypoint", "", "overwrite the default ENTRYPOINT of the image")
 	fs.StringVar(&f.restart, "restart", "no", "restart policy: no, on-failure[:max-retries], always, unless-stopped")
-	fs.StringVar(&f.network, "network", "", "connect a container to a network (none, host, container:<name|id>)")
+	fs.StringVar(&f.network, "network", "", "connect a container to a network (bridge, a network's name, none, host, container:<name|id>)")
+	fs.StringVar(&f.network, "net", "", "connect a container to a network")
+	fs.MarkHidden("net")
+	fs.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a container's port(s) to the host ([ip:][hostPort:]containerPort[/proto])")
+	fs.BoolVarP(&f.publishAll, "publish-all", "P", false, "publish all exposed ports to random ports")
+	fs.StringArrayVar(&f.expose, "expose", nil, "expose a port or a range of ports")
+	fs.StringArrayVar(&f.aliases, "network-alias", nil, "add network-scoped alias for the container")
+	fs.StringVar(&f.ip, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	fs.StringVar(&f.ip6, "ip6", "", "IPv6 address (e.g., 2001:db8::33)")
+	fs.StringVar(&f.mac, "mac-address", "", "container MAC address (e.g., 92:d0:c6:0a:29:33)")
 	fs.StringVar(&f.stopSignal, "stop-signal", "", "signal to stop the container")
 	fs.IntVar(&f.stopTimeout, "stop-timeout", -1, "timeout (in seconds) to stop a container")
 	fs.StringVar(&f.platform, "platform", "", "set platform if server is multi-platform capable")
@@ -250,6 +264,32 @@ func (f *runFlags) request(image string, args []string) (map[string]any, error) 
 		mounts = append(mounts, mm)
 	}
 	host["Mounts"] = mounts
+	exposed, bindings, err := parsePublish(f.publish, f.expose)
+	if err != nil {
+		return nil, err
+	}
+	if len(exposed) > 0 {
+		cfg["ExposedPorts"] = exposed
+	}
+	host["PortBindings"] = bindings
+	host["PublishAllPorts"] = f.publishAll
+	if len(f.aliases) > 0 || f.ip != "" || f.ip6 != "" || f.mac != "" {
+		ep := map[string]any{"Aliases": f.aliases}
+		if f.ip != "" || f.ip6 != "" {
+			ep["IPAMConfig"] = map[string]string{"IPv4Address": f.ip, "IPv6Address": f.ip6}
+		}
+		if f.mac != "" {
+			if _, err := net.ParseMAC(f.mac); err != nil {
+				return nil, errdefs.InvalidArgument("invalid MAC address %q", f.mac)
+			}
+			ep["MacAddress"] = f.mac
+		}
+		netName := f.network
+		if netName == "" || netName == "default" {
+			netName = "bridge"
+		}
+		cfg["NetworkingConfig"] = map[string]any{"EndpointsConfig": map[string]any{netName: ep}}
+	}
 	cfg["HostConfig"] = host
 	return cfg, nil
 }
@@ -508,4 +548,112 @@ func (c *cli) resizeLoop(ctx context.Context, path string) {
 			}
 		}
 	}()
+}
+
+// parsePublish reads -p specs ([ip:][hostPort:]containerPort[/proto], with
+// equal-length port ranges) and --expose, into Docker's ExposedPorts and
+// PortBindings.
+func parsePublish(publish, expose []string) (map[string]struct{}, map[string][]map[string]string, error) {
+	exposed := map[string]struct{}{}
+	bindings := map[string][]map[string]string{}
+	for _, e := range expose {
+		port, proto, err := splitProto(e)
+		if err != nil {
+			return nil, nil, err
+		}
+		lo, hi, err := portRange(port)
+		if err != nil {
+			return nil, nil, errdefs.InvalidArgument("invalid range format for --expose: %s", e)
+		}
+		for p := lo; p <= hi; p++ {
+			exposed[fmt.Sprintf("%d/%s", p, proto)] = struct{}{}
+		}
+	}
+	for _, spec := range publish {
+		rest, proto, err := splitProto(spec)
+		if err != nil {
+			return nil, nil, err
+		}
+		var ip, hostPart, ctrPart string
+		// [::1]:8080:80 — a bracketed IPv6 host address.
+		if strings.HasPrefix(rest, "[") {
+			end := strings.Index(rest, "]")
+			if end < 0 || len(rest) <= end+1 || rest[end+1] != ':' {
+				return nil, nil, errdefs.InvalidArgument("invalid port format for --publish: %s", spec)
+			}
+			ip, rest = rest[1:end], rest[end+2:]
+		}
+		parts := strings.Split(rest, ":")
+		switch {
+		case len(parts) == 1:
+			ctrPart = parts[0]
+		case len(parts) == 2:
+			hostPart, ctrPart = parts[0], parts[1]
+		case len(parts) == 3 && ip == "":
+			ip, hostPart, ctrPart = parts[0], parts[1], parts[2]
+		default:
+			return nil, nil, errdefs.InvalidArgument("invalid port format for --publish: %s", spec)
+		}
+		if ip != "" {
+			if a, err := netip.ParseAddr(ip); err != nil {
+				return nil, nil, errdefs.InvalidArgument("invalid IP address %q in --publish %s", ip, spec)
+			} else {
+				ip = a.String()
+			}
+		}
+		clo, chi, err := portRange(ctrPart)
+		if err != nil {
+			return nil, nil, errdefs.InvalidArgument("invalid containerPort: %s", ctrPart)
+		}
+		hlo, hhi := 0, 0
+		if hostPart != "" {
+			if hlo, hhi, err = portRange(hostPart); err != nil {
+				return nil, nil, errdefs.InvalidArgument("invalid hostPort: %s", hostPart)
+			}
+			if hhi-hlo != chi-clo {
+				return nil, nil, errdefs.InvalidArgument("invalid ranges specified for container and host Ports: %s and %s", ctrPart, hostPart)
+			}
+		}
+		for i := 0; i <= chi-clo; i++ {
+			key := fmt.Sprintf("%d/%s", clo+i, proto)
+			exposed[key] = struct{}{}
+			hp := ""
+			if hostPart != "" {
+				hp = strconv.Itoa(hlo + i)
+			}
+			bindings[key] = append(bindings[key], map[string]string{"HostIp": ip, "HostPort": hp})
+		}
+	}
+	return exposed, bindings, nil
+}
+
+func splitProto(s string) (string, string, error) {
+	port, proto, ok := strings.Cut(s, "/")
+	if !ok {
+		return port, "tcp", nil
+	}
+	switch proto = strings.ToLower(proto); proto {
+	case "tcp", "udp", "sctp":
+		return port, proto, nil
+	}
+	return "", "", errdefs.InvalidArgument("invalid proto: %s", proto)
+}
+
+// portRange reads "80" or "8000-8010".
+func portRange(s string) (int, int, error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	a, err := strconv.Atoi(lo)
+	if err != nil || a < 0 || a > 65535 {
+		return 0, 0, fmt.Errorf("bad port %q", s)
+	}
+	b := a
+	if isRange {
+		if b, err = strconv.Atoi(hi); err != nil || b < a || b > 65535 {
+			return 0, 0, fmt.Errorf("bad port range %q", s)
+		}
+	}
+	if a == 0 && !isRange {
+		return 0, 0, fmt.Errorf("bad port %q", s)
+	}
+	return a, b, nil
 }
