@@ -22,7 +22,9 @@ type apiNetwork struct {
 	EnableIPv6 bool
 	Internal   bool
 	Labels     map[string]string
-	IPAM       struct{ Config []struct{ Subnet, Gateway string } }
+	IPAM       struct {
+		Config []struct{ Subnet, Gateway string }
+	}
 }
 
 type networkRow struct{ ID, Name, Driver, Scope, IPv6, Internal, Labels, CreatedAt string }
@@ -59,7 +61,9 @@ func (c *cli) networkCreateCmd() *cobra.Command {
 			if len(cfg) > 0 {
 				req["IPAM"] = map[string]any{"Driver": "default", "Config": cfg}
 			}
-			var out struct{ ID string `json:"Id"` }
+			var out struct {
+				ID string `json:"Id"`
+			}
 			if err := c.api.postJSON(cmd.Context(), "/networks/create", nil, req, &out); err != nil {
 				return err
 			}
