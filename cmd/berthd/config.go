@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -25,9 +26,17 @@ type config struct {
 	MaxConcurrentDownloads int               `toml:"max_concurrent_downloads"`
 	Registry               registryConfig    `toml:"registry"`
 	Runtimes               map[string]string `toml:"runtimes"` // name -> binary
-	// CNIPluginDirs are searched for the CNI plugins (default
-	// /opt/cni/bin, then Debian's /usr/lib/cni).
-	CNIPluginDirs []string `toml:"cni_plugin_dirs"`
+	Network                networkConfig     `toml:"network"`
+}
+
+type networkConfig struct {
+	// PluginDirs are searched for the CNI plugins (default /opt/cni/bin,
+	// then Debian's /usr/lib/cni).
+	PluginDirs []string `toml:"cni_plugin_dirs"`
+	// The default network's bridge and subnet, used when it is first
+	// created (Docker's "bridge" and "bip").
+	DefaultBridge string `toml:"default_bridge"`
+	DefaultSubnet string `toml:"default_subnet"`
 }
 
 type registryConfig struct {
@@ -74,6 +83,14 @@ func loadConfig(path string, explicit bool) (config, error) {
 	}
 	if c.MaxConcurrentDownloads < 1 {
 		return c, errdefs.InvalidArgument("config %s: max_concurrent_downloads must be at least 1", path)
+	}
+	if s := c.Network.DefaultSubnet; s != "" {
+		if p, err := netip.ParsePrefix(s); err != nil || !p.Addr().Is4() || p.Bits() > 30 {
+			return c, errdefs.InvalidArgument("config %s: network.default_subnet %q: want an IPv4 CIDR of /30 or larger", path, s)
+		}
+	}
+	if b := c.Network.DefaultBridge; len(b) > 15 || strings.ContainsAny(b, "/ \t") {
+		return c, errdefs.InvalidArgument("config %s: network.default_bridge %q is not a valid interface name", path, b)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return c, fmt.Errorf("config %s: %w", path, err)

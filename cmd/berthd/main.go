@@ -158,7 +158,8 @@ func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		Root: cfg.Root, State: cfg.State, Shim: findBinary("berth-shim"),
 		Runtimes: runtimes(cfg), Default: "berth-oci", InitPath: findInit(),
 	}
-	d.nets = &network.Manager{Meta: meta, State: filepath.Join(cfg.State, "network"), PluginDirs: cfg.CNIPluginDirs, Log: log}
+	d.nets = &network.Manager{Meta: meta, State: filepath.Join(cfg.State, "network"), PluginDirs: cfg.Network.PluginDirs,
+		DefaultBridge: cfg.Network.DefaultBridge, DefaultSubnet: cfg.Network.DefaultSubnet, Log: log}
 	if err := d.nets.Init(context.Background()); err != nil {
 		d.close()
 		return nil, fmt.Errorf("networks: %w", err)

@@ -40,7 +40,11 @@ type Manager struct {
 	// endpoints are.
 	State      string
 	PluginDirs []string
-	Log        *slog.Logger
+	// DefaultBridge and DefaultSubnet shape the default network when it
+	// is first created (berth0, 10.88.0.0/16 if empty).
+	DefaultBridge string
+	DefaultSubnet string
+	Log           *slog.Logger
 
 	cni   *libcni.CNIConfig
 	mu    sync.Mutex // networks: create and remove
@@ -72,10 +76,20 @@ func (m *Manager) Init(ctx context.Context) error {
 	}
 	_, err := m.Get(DefaultName)
 	if errdefs.IsNotFound(err) {
-		gw := defaultSubnet.Addr().Next()
-		n := Network{ID: newID(), Name: DefaultName, Driver: DriverBridge, Bridge: DefaultBridge, Default: true,
-			Subnets: []Subnet{{Subnet: defaultSubnet, Gateway: gw}}, Created: time.Now().UTC(),
-			Options: map[string]string{"com.docker.network.bridge.name": DefaultBridge}}
+		subnet, bridge := defaultSubnet, DefaultBridge
+		if m.DefaultSubnet != "" {
+			if subnet, err = netip.ParsePrefix(m.DefaultSubnet); err != nil {
+				return errdefs.InvalidArgument("default subnet %q: %v", m.DefaultSubnet, err)
+			}
+			subnet = subnet.Masked()
+		}
+		if m.DefaultBridge != "" {
+			bridge = m.DefaultBridge
+		}
+		gw := subnet.Addr().Next()
+		n := Network{ID: newID(), Name: DefaultName, Driver: DriverBridge, Bridge: bridge, Default: true,
+			Subnets: []Subnet{{Subnet: subnet, Gateway: gw}}, Created: time.Now().UTC(),
+			Options: map[string]string{"com.docker.network.bridge.name": bridge}}
 		err = m.Meta.Update(func(tx *metadata.Tx) error { return table.Put(tx, n.ID, n) })
 	}
 	return err

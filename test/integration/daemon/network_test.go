@@ -1,0 +1,261 @@
+package daemon_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// httpd is a command serving body on port 80 with busybox httpd.
+func httpd(body string) []string {
+	return []string{"sh", "-c", "mkdir -p /www && echo " + body + " > /www/index.html && exec httpd -f -p 80 -h /www"}
+}
+
+// fetch GETs url until it answers (the server may still be starting).
+func fetch(t *testing.T, url string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 3 * time.Second}
+	var last error
+	for i := 0; i < 50; i++ {
+		resp, err := c.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return strings.TrimSpace(string(b))
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("GET %s: %v", url, last)
+	return ""
+}
+
+// hostIP is the host's first non-loopback IPv4 address.
+func hostIP(t *testing.T) string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !strings.HasPrefix(n.IP.String(), "10.88.") && !strings.HasPrefix(n.IP.String(), "10.89.") {
+			return n.IP.String()
+		}
+	}
+	t.Skip("no non-loopback IPv4 address")
+	return ""
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// netCounts counts what networking can leak: veths, pinned namespaces,
+// iptables rules and IPAM leases.
+func (d *daemon) netCounts() (veths, netns, rules, leases int) {
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if strings.HasPrefix(i.Name, "veth") {
+			veths++
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(d.state, "network", "netns"))
+	netns = len(ents)
+	for _, bin := range []string{"iptables-save", "ip6tables-save"} {
+		out, _ := exec.Command(bin).Output()
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "-A") {
+				rules++
+			}
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(d.state, "network", "ipam", "*", "*"))
+	for _, f := range files {
+		if b := filepath.Base(f); !strings.HasPrefix(b, "last_reserved_ip") && b != "lock" {
+			leases++
+		}
+	}
+	return
+}
+
+// TestNetworking: containers on a user network reach each other by name
+// and alias, published ports answer on the host's address and loopback,
+// containers reach the host's network through NAT, and all of it comes
+// back after kill -9 of the daemon — with both CLIs.
+func TestNetworking(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", "-q", img)
+	host := hostIP(t)
+
+	d.berth("network", "create", "n1")
+	d.docker("network", "create", "--subnet", "10.123.45.0/24", "n2")
+	if out := d.docker("network", "ls", "--format", "{{.Name}} {{.Driver}}"); !strings.Contains(out, "n1 bridge") || !strings.Contains(out, "n2 bridge") || !strings.Contains(out, "bridge bridge") || !strings.Contains(out, "host host") {
+		t.Errorf("docker network ls: %s", out)
+	}
+	d.berth(append([]string{"run", "-d", "--network", "n1", "--name", "web", "--network-alias", "www", img}, httpd("from-web")...)...)
+	d.docker(append([]string{"run", "-d", "--network", "n2", "--ip", "10.123.45.77", "--name", "web2", img}, httpd("from-web2")...)...)
+	for _, name := range []string{"web", "www"} {
+		if out := strings.TrimSpace(d.berth("run", "--rm", "--network", "n1", img, "wget", "-qO-", "http://"+name)); out != "from-web" {
+			t.Errorf("berth: wget %s on n1: %q", name, out)
+		}
+	}
+	if out := strings.TrimSpace(d.docker("run", "--rm", "--network", "n2", img, "wget", "-qO-", "web2")); out != "from-web2" {
+		t.Errorf("docker: wget web2 on n2: %q", out)
+	}
+	if ip := strings.TrimSpace(d.docker("inspect", "-f", "{{.NetworkSettings.Networks.n2.IPAddress}}", "web2")); ip != "10.123.45.77" {
+		t.Errorf("--ip: inspect says %q", ip)
+	}
+	// Networks are apart: web is not known on n2.
+	if _, _, code := d.runExit("run", "--rm", "--network", "n2", img, "wget", "-T", "2", "-qO-", "http://web"); code == 0 {
+		t.Errorf("a container on n2 reached web on n1")
+	}
+	// connect/disconnect a running container.
+	d.docker("network", "connect", "n1", "web2")
+	if out := strings.TrimSpace(d.berth("run", "--rm", "--network", "n1", img, "wget", "-qO-", "web2")); out != "from-web2" {
+		t.Errorf("after connect: %q", out)
+	}
+	if out := d.docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "n1"); !strings.Contains(out, "web2") || !strings.Contains(out, "web") {
+		t.Errorf("network inspect n1 containers: %q", out)
+	}
+	d.docker("network", "disconnect", "n1", "web2")
+
+	// Published ports: fixed, on loopback only, random, and -P.
+	p1, p2 := freePort(t), freePort(t)
+	d.docker(append([]string{"run", "-d", "--name", "pub", "-p", fmt.Sprintf("%d:80", p1), img}, httpd("published")...)...)
+	d.berth(append([]string{"run", "-d", "--name", "lo", "-p", fmt.Sprintf("127.0.0.1:%d:80", p2), img}, httpd("loopback-only")...)...)
+	d.berth(append([]string{"run", "-d", "--name", "rand", "-p", "80", img}, httpd("random")...)...)
+	d.berth(append([]string{"run", "-d", "--name", "all", "-P", "--expose", "80", img}, httpd("all")...)...)
+	for _, addr := range []string{"127.0.0.1", host} {
+		if got := fetch(t, fmt.Sprintf("http://%s:%d/", addr, p1)); got != "published" {
+			t.Errorf("published port on %s: %q", addr, got)
+		}
+	}
+	if got := fetch(t, fmt.Sprintf("http://127.0.0.1:%d/", p2)); got != "loopback-only" {
+		t.Errorf("loopback port: %q", got)
+	}
+	for name, want := range map[string]string{"rand": "random", "all": "all"} {
+		out := strings.TrimSpace(d.berth("port", name, "80/tcp"))
+		_, port, ok := strings.Cut(out, ":")
+		if !ok {
+			t.Fatalf("berth port %s: %q", name, out)
+		}
+		if got := fetch(t, "http://127.0.0.1:"+port+"/"); got != want {
+			t.Errorf("%s: %q", name, got)
+		}
+	}
+	if out := d.docker("ps", "--format", "{{.Names}} {{.Ports}}"); !strings.Contains(out, fmt.Sprintf("pub 0.0.0.0:%d->80/tcp", p1)) {
+		t.Errorf("docker ps ports: %s", out)
+	}
+	if out := d.docker("port", "pub"); !strings.Contains(out, fmt.Sprintf("80/tcp -> 0.0.0.0:%d", p1)) {
+		t.Errorf("docker port: %s", out)
+	}
+	// Outbound: a container reaches a server on the host's address.
+	l, err := net.Listen("tcp", host+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "host-side") })}
+	go srv.Serve(l)
+	defer srv.Close()
+	hostURL := "http://" + l.Addr().String() + "/"
+	if out := strings.TrimSpace(d.berth("run", "--rm", img, "wget", "-qO-", hostURL)); out != "host-side" {
+		t.Errorf("outbound from the default network: %q", out)
+	}
+	d.berth("network", "create", "--internal", "inside")
+	if _, _, code := d.runExit("run", "--rm", "--network", "inside", img, "wget", "-T", "2", "-qO-", hostURL); code == 0 {
+		t.Errorf("a container on an internal network reached the host's network")
+	}
+	// The daemon dies and comes back: names and ports still work.
+	d.kill()
+	d.start()
+	if out := strings.TrimSpace(d.berth("run", "--rm", "--network", "n1", img, "wget", "-qO-", "www")); out != "from-web" {
+		t.Errorf("after restart: wget www: %q", out)
+	}
+	if got := fetch(t, fmt.Sprintf("http://127.0.0.1:%d/", p1)); got != "published" {
+		t.Errorf("after restart: published port: %q", got)
+	}
+	// A host port in use is refused, and nothing is left of the try.
+	_, errOut, code := d.runExit("run", "-d", "-p", fmt.Sprintf("%d:80", p1), img, "true")
+	if code == 0 || !strings.Contains(errOut, "port is already allocated") {
+		t.Errorf("port taken twice: code %d, %q", code, errOut)
+	}
+	if out := d.berthFail("network", "rm", "n1"); !strings.Contains(out, "active endpoints") {
+		t.Errorf("rm of a network in use: %q", out)
+	}
+	d.berth("rm", "-f", "web", "web2", "pub", "lo", "rand", "all")
+	d.berth("container", "prune", "-f")
+	d.berth("network", "rm", "n1", "n2", "inside")
+	if veths, netns, _, leases := d.netCounts(); veths != 0 || netns != 0 || leases != 0 {
+		t.Errorf("left: %d veths, %d namespaces, %d leases", veths, netns, leases)
+	}
+}
+
+// TestNetworkBadInput: clear errors, nothing half-made.
+func TestNetworkBadInput(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", "-q", img)
+	d.berth("network", "create", "--subnet", "10.124.0.0/16", "a")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"network", "create", "--subnet", "10.124.3.0/24", "b"}, "overlaps"},
+		{[]string{"network", "create", "--subnet", "10.300.0.0/16", "b"}, "invalid"},
+		{[]string{"network", "create", "a"}, "already exists"},
+		{[]string{"network", "create", "bad/name"}, "invalid network name"},
+		{[]string{"network", "rm", "bridge"}, "pre-defined"},
+		{[]string{"network", "rm", "nosuch"}, "not found"},
+		{[]string{"run", "--rm", "--network", "nosuch", img, "true"}, "network nosuch not found"},
+		{[]string{"run", "--rm", "-p", "80:80:80:80", img, "true"}, "invalid"},
+		{[]string{"run", "--rm", "-p", "99999:80", img, "true"}, "invalid"},
+		{[]string{"run", "--rm", "-p", "8080:80/xyz", img, "true"}, "invalid proto"},
+		{[]string{"run", "--rm", "--network", "a", "--ip", "10.99.0.5", img, "true"}, "not in any subnet"},
+		{[]string{"run", "--rm", "--ip", "10.88.0.50", img, "true"}, "user defined networks only"},
+		{[]string{"run", "--rm", "--network-alias", "x", img, "true"}, "user defined networks"},
+	} {
+		if out := d.berthFail(tc.args...); !strings.Contains(out, tc.want) {
+			t.Errorf("berth %s: %q, want %q", strings.Join(tc.args, " "), out, tc.want)
+		}
+	}
+	if out := strings.TrimSpace(d.berth("ps", "-aq")); out != "" {
+		t.Errorf("containers left by refused creates: %s", out)
+	}
+	if veths, netns, _, leases := d.netCounts(); veths != 0 || netns != 0 || leases != 0 {
+		t.Errorf("left: %d veths, %d namespaces, %d leases", veths, netns, leases)
+	}
+}
+
+// TestNetworkLeakLoop: 50 containers started and removed on one network
+// leave no veth, namespace, iptables rule or IPAM lease behind.
+func TestNetworkLeakLoop(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", "-q", img)
+	d.berth("network", "create", "loop")
+	// One round first: the plugins create their shared chains once.
+	d.berth("run", "--rm", "--network", "loop", "-p", "80", img, "true")
+	v0, n0, r0, l0 := d.netCounts()
+	for i := 0; i < 50; i++ {
+		args := []string{"run", "--rm", "--network", "loop", "--name", "c" + strconv.Itoa(i), img, "true"}
+		if i%5 == 0 {
+			args = append(args[:len(args)-2], "-p", "80", img, "true")
+		}
+		d.berth(args...)
+	}
+	v1, n1, r1, l1 := d.netCounts()
+	if v1 != v0 || n1 != n0 || r1 != r0 || l1 != l0 {
+		t.Errorf("after 50 containers: veths %d->%d, namespaces %d->%d, iptables rules %d->%d, leases %d->%d", v0, v1, n0, n1, r0, r1, l0, l1)
+	}
+	d.berth("network", "rm", "loop")
+}
