@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -37,8 +38,11 @@ type engine struct {
 	// perContainer lists the pids of per-container processes (shims).
 	perContainer func() []int
 	detached     func(i int) []string // command to start sleep container i
-	cleanup      func()
-	pull         []string
+	// publish starts a detached container running cmd with host port
+	// port published to its port 5001.
+	publish func(port int, cmd ...string) []string
+	cleanup func()
+	pull    []string
 }
 
 func main() {
@@ -46,6 +50,8 @@ func main() {
 	dir := flag.String("dir", "/var/tmp/berth-bench-run", "scratch directory")
 	engines := flag.String("engines", "berth,docker,podman,ctr", "engines to compare")
 	repo := flag.String("repo", ".", "berth source tree (bin/)")
+	flag.StringVar(&netMode, "network", "none", "network of the containers: none, or bridge (each engine's default bridge network; ctr is left out), which also measures TCP throughput host->container through a published port")
+	flag.IntVar(&throughputMiB, "mib", 2048, "MiB sent per throughput round (-network bridge)")
 	flag.Parse()
 	if err := run(*n, *dir, strings.Split(*engines, ","), *repo); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/run:", err)
@@ -53,7 +59,15 @@ func main() {
 	}
 }
 
+var (
+	netMode       string
+	throughputMiB int
+)
+
 func run(n int, dir string, names []string, repo string) error {
+	if netMode != "none" && netMode != "bridge" {
+		return fmt.Errorf("-network %q: want none or bridge", netMode)
+	}
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("must run as root")
 	}
@@ -163,7 +177,13 @@ func run(n int, dir string, names []string, repo string) error {
 		}
 		fmt.Fprintf(w, "%s\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s\n", e.name, med[e.name], mean(v), slices.Min(v), ratio("docker"), ratio("ctr"), ms)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if netMode == "bridge" {
+		return throughput(engs, ref)
+	}
+	return nil
 }
 
 func command(e *engine, args ...string) *exec.Cmd {
@@ -301,12 +321,19 @@ func newEngine(name, dir, repo, ref string) (*engine, error) {
 		e.env = []string{"BERTH_HOST=unix://" + sock}
 		bin := filepath.Join(repo, "bin/berth")
 		e.start = func() (err error) {
-			proc, err = daemon(dir, "berthd", sock, filepath.Join(repo, "bin/berthd"), "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "run"), "--config", "/dev/null")
+			// Its own default bridge, apart from a berthd already running here.
+			cfg := filepath.Join(dir, "berth.toml")
+			os.MkdirAll(dir, 0o755)
+			os.WriteFile(cfg, []byte("[network]\ndefault_bridge = \"berthbench0\"\ndefault_subnet = \"10.87.0.0/16\"\n"), 0o644)
+			proc, err = daemon(dir, "berthd", sock, filepath.Join(repo, "bin/berthd"), "--root", filepath.Join(dir, "root"), "--state", filepath.Join(dir, "run"), "--config", cfg)
 			return err
 		}
 		e.pull = []string{bin, "pull", "-q", ref}
-		e.run = []string{bin, "run", "--rm", "--network", "none"}
-		e.detached = func(i int) []string { return []string{bin, "run", "-d", "--network", "none", ref, "sleep", "1000"} }
+		e.run = []string{bin, "run", "--rm", "--network", netMode}
+		e.detached = func(i int) []string { return []string{bin, "run", "-d", "--network", netMode, ref, "sleep", "1000"} }
+		e.publish = func(port int, cmd ...string) []string {
+			return append([]string{bin, "run", "-d", "-p", fmt.Sprintf("%d:5001", port), ref}, cmd...)
+		}
 		e.perContainer = func() []int { return pidsNamed("berth-shim", dir) }
 		e.cleanup = func() {
 			out, _ := command(e, bin, "ps", "-aq").Output()
@@ -319,14 +346,21 @@ func newEngine(name, dir, repo, ref string) (*engine, error) {
 		sock := filepath.Join(dir, "docker.sock")
 		e.env = []string{"DOCKER_HOST=unix://" + sock}
 		e.start = func() (err error) {
-			proc, err = daemon(dir, "dockerd", sock, "dockerd", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
-				"-H", "unix://"+sock, "--pidfile", filepath.Join(dir, "docker.pid"), "--bridge=none", "--iptables=false", "--ip-masq=false")
+			args := []string{"dockerd", "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
+				"-H", "unix://" + sock, "--pidfile", filepath.Join(dir, "docker.pid")}
+			if netMode == "none" {
+				args = append(args, "--bridge=none", "--iptables=false", "--ip-masq=false")
+			}
+			proc, err = daemon(dir, "dockerd", sock, args...)
 			return err
 		}
 		e.pull = []string{"docker", "pull", "-q", ref}
-		e.run = []string{"docker", "run", "--rm", "--network", "none"}
+		e.run = []string{"docker", "run", "--rm", "--network", netMode}
 		e.detached = func(i int) []string {
-			return []string{"docker", "run", "-d", "--network", "none", ref, "sleep", "1000"}
+			return []string{"docker", "run", "-d", "--network", netMode, ref, "sleep", "1000"}
+		}
+		e.publish = func(port int, cmd ...string) []string {
+			return append([]string{"docker", "run", "-d", "-p", fmt.Sprintf("%d:5001", port), ref}, cmd...)
 		}
 		e.perContainer = func() []int { return pidsNamed("containerd-shim", dir) }
 		e.cleanup = func() {
@@ -340,14 +374,20 @@ func newEngine(name, dir, repo, ref string) (*engine, error) {
 		base := []string{"podman", "--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "run")}
 		e.pull = append(slices.Clone(base), "pull", "-q", "--tls-verify=false", ref)
 		lim := []string{"--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"}
-		e.run = append(append(slices.Clone(base), "run", "--rm", "--network", "none"), lim...)
+		e.run = append(append(slices.Clone(base), "run", "--rm", "--network", netMode), lim...)
 		e.detached = func(i int) []string {
-			return append(append(append(slices.Clone(base), "run", "-d", "--network", "none"), lim...), ref, "sleep", "1000")
+			return append(append(append(slices.Clone(base), "run", "-d", "--network", netMode), lim...), ref, "sleep", "1000")
+		}
+		e.publish = func(port int, cmd ...string) []string {
+			return append(append(append(slices.Clone(base), "run", "-d", "-p", fmt.Sprintf("%d:5001", port)), lim...), append([]string{ref}, cmd...)...)
 		}
 		e.perContainer = func() []int { return pidsNamed("conmon", dir) }
 		e.cleanup = func() { command(e, append(slices.Clone(base), "rm", "-af", "-t", "0")...).Run() }
 		e.stop = func() { command(e, append(slices.Clone(base), "system", "reset", "-f")...).Run() }
 	case "ctr":
+		if netMode != "none" {
+			return nil, fmt.Errorf("ctr run has no bridge network of its own")
+		}
 		sock := filepath.Join(dir, "containerd.sock")
 		cfg := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\n[grpc]\n  address = %q\n", filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock)
 		os.MkdirAll(dir, 0o755)
@@ -384,4 +424,117 @@ func newEngine(name, dir, repo, ref string) (*engine, error) {
 		return nil, fmt.Errorf("unknown engine")
 	}
 	return e, nil
+}
+
+// throughput measures TCP host->container through each engine's published
+// port: the host's first address (the kernel's DNAT path for every engine)
+// and loopback (where dockerd answers with its userland docker-proxy),
+// rounds interleaved, median MiB/s.
+func throughput(engs []*engine, ref string) error {
+	hostIP := ""
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && strings.HasPrefix(n.IP.String(), "10.") == false {
+			hostIP = n.IP.String()
+			break
+		}
+	}
+	if hostIP == "" {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+				hostIP = n.IP.String()
+				break
+			}
+		}
+	}
+	defer func() {
+		for _, e := range engs {
+			e.cleanup()
+		}
+	}()
+	ports := map[string]int{}
+	for _, e := range engs {
+		if e.publish == nil {
+			continue
+		}
+		l, _ := net.Listen("tcp", ":0")
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		cmd := e.publish(port, "sh", "-c", "while :; do nc -l -p 5001 >/dev/null; done")
+		if out, err := command(e, cmd...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: publish: %v: %s", e.name, err, out)
+		}
+		ports[e.name] = port
+	}
+	rates := map[string]map[string][]float64{}
+	for round := 0; round < 3; round++ {
+		for _, e := range engs {
+			port, ok := ports[e.name]
+			if !ok {
+				continue
+			}
+			for _, host := range []string{hostIP, "127.0.0.1"} {
+				r, err := send(net.JoinHostPort(host, strconv.Itoa(port)), throughputMiB)
+				if err != nil {
+					return fmt.Errorf("%s: throughput to %s: %v", e.name, host, err)
+				}
+				if rates[e.name] == nil {
+					rates[e.name] = map[string][]float64{}
+				}
+				rates[e.name][host] = append(rates[e.name][host], r)
+			}
+		}
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "\nengine\tMiB/s via %s\tvs docker\tMiB/s via 127.0.0.1\tvs docker\n", hostIP)
+	for _, e := range engs {
+		if _, ok := ports[e.name]; !ok {
+			continue
+		}
+		var cols []string
+		for _, host := range []string{hostIP, "127.0.0.1"} {
+			m := median(rates[e.name][host])
+			ratio := "-"
+			if d := median(rates["docker"][host]); d > 0 {
+				ratio = fmt.Sprintf("%.2fx", m/d)
+			}
+			cols = append(cols, fmt.Sprintf("%.0f\t%s", m, ratio))
+		}
+		fmt.Fprintf(w, "%s\t%s\n", e.name, strings.Join(cols, "\t"))
+	}
+	return w.Flush()
+}
+
+// send writes mib MiB to addr and returns MiB/s, counted until the
+// receiver has read everything and closed.
+func send(addr string, mib int) (float64, error) {
+	buf := make([]byte, 1<<20)
+	var c net.Conn
+	var err error
+	var t0 time.Time
+	// A userland proxy (docker-proxy) accepts before the server in the
+	// container listens, and resets: retry until a first MiB goes through.
+	for range 100 {
+		if c, err = net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
+			t0 = time.Now()
+			if _, err = c.Write(buf); err == nil {
+				break
+			}
+			c.Close()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	for range mib - 1 {
+		if _, err := c.Write(buf); err != nil {
+			return 0, err
+		}
+	}
+	c.(*net.TCPConn).CloseWrite()
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	io.Copy(io.Discard, c)
+	return float64(mib) / time.Since(t0).Seconds(), nil
 }

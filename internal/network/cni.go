@@ -22,9 +22,11 @@ var DefaultPluginDirs = []string{"/opt/cni/bin", "/usr/lib/cni"}
 const cniVersion = "1.0.0"
 
 // confList is the CNI configuration of a network: a bridge with host-local
-// addresses, then published ports (portmap) and forwarding rules
-// (firewall), which the host's FORWARD policy may otherwise drop.
-func (m *Manager) confList(n *Network) (*libcni.NetworkConfigList, error) {
+// addresses, then, for an endpoint that publishes ports, portmap.
+// Masquerading and forwarding are per network, not per container (see
+// rules.go), so no plugin runs iptables for a container without ports:
+// each such invocation costs several processes.
+func (m *Manager) confList(n *Network, withPorts bool) (*libcni.NetworkConfigList, error) {
 	var ranges [][]map[string]string
 	var routes []map[string]string
 	for _, s := range n.Subnets {
@@ -41,7 +43,7 @@ func (m *Manager) confList(n *Network) (*libcni.NetworkConfigList, error) {
 		"type":         "bridge",
 		"bridge":       n.Bridge,
 		"isGateway":    true,
-		"ipMasq":       !n.Internal,
+		"ipMasq":       false,
 		"hairpinMode":  true,
 		"capabilities": map[string]bool{"ips": true, "mac": true},
 		"ipam": map[string]any{
@@ -57,10 +59,9 @@ func (m *Manager) confList(n *Network) (*libcni.NetworkConfigList, error) {
 		bridge["isDefaultGateway"] = false
 	}
 	plugins := []any{bridge}
-	if !n.Internal {
+	if withPorts && !n.Internal {
 		plugins = append(plugins, map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "snat": true})
 	}
-	plugins = append(plugins, map[string]any{"type": "firewall", "backend": "iptables"})
 	raw, err := json.Marshal(map[string]any{"cniVersion": cniVersion, "name": cniName(n), "plugins": plugins})
 	if err != nil {
 		return nil, err
@@ -109,7 +110,10 @@ func (m *Manager) rtConf(containerID, ifName string, req Request, ports []PortMa
 
 // add runs CNI ADD and returns the endpoint it made.
 func (m *Manager) add(ctx context.Context, n *Network, containerID, ifName string, req Request, ports []PortMapping) (Attachment, error) {
-	list, err := m.confList(n)
+	if err := m.ensureRules(n); err != nil {
+		return Attachment{}, err
+	}
+	list, err := m.confList(n, len(ports) > 0)
 	if err != nil {
 		return Attachment{}, err
 	}
@@ -143,7 +147,7 @@ func (m *Manager) add(ctx context.Context, n *Network, containerID, ifName strin
 
 // del runs CNI DEL; a network or namespace already gone is no error.
 func (m *Manager) del(ctx context.Context, n *Network, containerID, ifName string, ports []PortMapping) error {
-	list, err := m.confList(n)
+	list, err := m.confList(n, len(ports) > 0)
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,7 @@ type Manager struct {
 	mu    sync.Mutex // networks: create and remove
 	ports *portReserver
 	dns   *dnsRegistry
+	rules ruleSet
 }
 
 // Init checks the plugins and creates the default network if needed.
@@ -67,6 +68,7 @@ func (m *Manager) Init(ctx context.Context) error {
 	}
 	m.cni = libcni.NewCNIConfigWithCacheDir(m.PluginDirs, m.cacheDir(), nil)
 	m.ports = newPortReserver()
+	m.rules.done = map[string]bool{}
 	m.dns = newDNSRegistry(m.Log)
 	if _, err := m.findPlugin("bridge"); err != nil {
 		m.Log.Warn("CNI plugins not found: containers can only use the none and host networks", "dirs", m.PluginDirs)
@@ -343,6 +345,7 @@ func (m *Manager) Remove(term string, inUse []string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.dns.stop(n.ID)
+	m.removeRules(&n)
 	if err := deleteLink(n.Bridge); err != nil {
 		m.Log.Warn("remove bridge", "bridge", n.Bridge, "err", err)
 	}

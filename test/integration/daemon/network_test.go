@@ -96,6 +96,7 @@ func TestNetworking(t *testing.T) {
 	img := busybox(t)
 	d.berth("pull", "-q", img)
 	host := hostIP(t)
+	veths0, _, _, _ := d.netCounts()
 
 	d.berth("network", "create", "n1")
 	d.docker("network", "create", "--subnet", "10.123.45.0/24", "n2")
@@ -195,7 +196,7 @@ func TestNetworking(t *testing.T) {
 	d.berth("rm", "-f", "web", "web2", "pub", "lo", "rand", "all")
 	d.berth("container", "prune", "-f")
 	d.berth("network", "rm", "n1", "n2", "inside")
-	if veths, netns, _, leases := d.netCounts(); veths != 0 || netns != 0 || leases != 0 {
+	if veths, netns, _, leases := d.netCounts(); veths != veths0 || netns != 0 || leases != 0 {
 		t.Errorf("left: %d veths, %d namespaces, %d leases", veths, netns, leases)
 	}
 }
@@ -206,6 +207,7 @@ func TestNetworkBadInput(t *testing.T) {
 	img := busybox(t)
 	d.berth("pull", "-q", img)
 	d.berth("network", "create", "--subnet", "10.124.0.0/16", "a")
+	veths0, _, _, _ := d.netCounts()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -231,7 +233,7 @@ func TestNetworkBadInput(t *testing.T) {
 	if out := strings.TrimSpace(d.berth("ps", "-aq")); out != "" {
 		t.Errorf("containers left by refused creates: %s", out)
 	}
-	if veths, netns, _, leases := d.netCounts(); veths != 0 || netns != 0 || leases != 0 {
+	if veths, netns, _, leases := d.netCounts(); veths != veths0 || netns != 0 || leases != 0 {
 		t.Errorf("left: %d veths, %d namespaces, %d leases", veths, netns, leases)
 	}
 }
