@@ -256,10 +256,8 @@ func (s *Service) teardownNetwork(id string) {
 		s.Networks.Teardown(context.Background(), id, nil, nil)
 		return
 	}
-	if err := s.Networks.Teardown(context.Background(), id, c.Net.Attachments, c.Net.Ports); err != nil {
-		s.log().Warn("network teardown", "container", id, "err", err)
-	}
 	s.update(id, func(c *Container) error { c.Net = nil; return nil })
+	s.Networks.TeardownLater(id, c.Net.Attachments, c.Net.Ports)
 }
 
 // userNetwork reports whether a container's DNS goes through a network's

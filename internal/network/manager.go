@@ -51,6 +51,9 @@ type Manager struct {
 	ports *portReserver
 	dns   *dnsRegistry
 	rules ruleSet
+
+	pendingMu sync.Mutex
+	pending   map[string]chan struct{} // container ID -> teardown in flight
 }
 
 // Init checks the plugins and creates the default network if needed.
@@ -68,6 +71,7 @@ func (m *Manager) Init(ctx context.Context) error {
 	}
 	m.cni = libcni.NewCNIConfigWithCacheDir(m.PluginDirs, m.cacheDir(), nil)
 	m.ports = newPortReserver()
+	m.pending = map[string]chan struct{}{}
 	m.rules.done = map[string]bool{}
 	m.dns = newDNSRegistry(m.Log)
 	if _, err := m.findPlugin("bridge"); err != nil {
@@ -97,8 +101,10 @@ func (m *Manager) Init(ctx context.Context) error {
 	return err
 }
 
-// Close stops the DNS servers and releases reserved ports.
+// Close waits for teardowns in flight, stops the DNS servers and
+// releases reserved ports.
 func (m *Manager) Close() {
+	m.waitPending("")
 	if m.dns != nil {
 		m.dns.closeAll()
 	}
@@ -342,6 +348,7 @@ func (m *Manager) Remove(term string, inUse []string) error {
 	if len(inUse) > 0 {
 		return errdefs.PermissionDenied("error while removing network: network %s id %s has active endpoints (%s)", n.Name, n.ID, strings.Join(inUse, ", "))
 	}
+	m.waitPending("")
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.dns.stop(n.ID)
@@ -372,6 +379,7 @@ func (m *Manager) Setup(ctx context.Context, containerID string, eps []Endpoint,
 		}
 		break
 	}
+	m.waitPending(containerID)
 	bound, err = m.ports.reserve(containerID, ports)
 	if err != nil {
 		return nil, nil, err
@@ -444,6 +452,55 @@ func (m *Manager) Teardown(ctx context.Context, containerID string, atts []Attac
 		first = err
 	}
 	return first
+}
+
+// TeardownLater is Teardown off the caller's path, for an endpoint set
+// without published ports: its names stop resolving at once, and the CNI
+// DEL calls (a few processes each) run in the background. Nothing is lost
+// if the daemon dies first: a pinned namespace without a container is
+// torn down at the next start (its veths go with it, and its addresses
+// are released). Published ports have iptables rules of their own, so
+// those endpoints are torn down before returning.
+func (m *Manager) TeardownLater(containerID string, atts []Attachment, ports []PortMapping) {
+	if len(ports) > 0 {
+		m.Teardown(context.Background(), containerID, atts, ports)
+		return
+	}
+	for _, a := range atts {
+		m.dns.remove(a.Network, containerID)
+	}
+	m.waitPending(containerID)
+	done := make(chan struct{})
+	m.pendingMu.Lock()
+	m.pending[containerID] = done
+	m.pendingMu.Unlock()
+	go func() {
+		defer func() {
+			m.pendingMu.Lock()
+			delete(m.pending, containerID)
+			m.pendingMu.Unlock()
+			close(done)
+		}()
+		if err := m.Teardown(context.Background(), containerID, atts, nil); err != nil {
+			m.Log.Warn("network teardown", "container", containerID, "err", err)
+		}
+	}()
+}
+
+// waitPending waits for the teardown of a container's endpoints, or with
+// "" for every teardown in flight.
+func (m *Manager) waitPending(containerID string) {
+	m.pendingMu.Lock()
+	var chans []chan struct{}
+	for id, c := range m.pending {
+		if containerID == "" || id == containerID {
+			chans = append(chans, c)
+		}
+	}
+	m.pendingMu.Unlock()
+	for _, c := range chans {
+		<-c
+	}
 }
 
 // Connect adds an endpoint to a running container's namespace.

@@ -87,6 +87,20 @@ func (d *daemon) netCounts() (veths, netns, rules, leases int) {
 	return
 }
 
+// netSettled polls netCounts until ok holds or 10 s pass: endpoints
+// without published ports are torn down in the background after a
+// container ends.
+func (d *daemon) netSettled(ok func(veths, netns, rules, leases int) bool) (veths, netns, rules, leases int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		veths, netns, rules, leases = d.netCounts()
+		if ok(veths, netns, rules, leases) || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestNetworking: containers on a user network reach each other by name
 // and alias, published ports answer on the host's address and loopback,
 // containers reach the host's network through NAT, and all of it comes
@@ -196,7 +210,7 @@ func TestNetworking(t *testing.T) {
 	d.berth("rm", "-f", "web", "web2", "pub", "lo", "rand", "all")
 	d.berth("container", "prune", "-f")
 	d.berth("network", "rm", "n1", "n2", "inside")
-	if veths, netns, _, leases := d.netCounts(); veths != veths0 || netns != 0 || leases != 0 {
+	if veths, netns, _, leases := d.netSettled(func(v, n, _, l int) bool { return v == veths0 && n == 0 && l == 0 }); veths != veths0 || netns != 0 || leases != 0 {
 		t.Errorf("left: %d veths, %d namespaces, %d leases", veths, netns, leases)
 	}
 }
@@ -233,7 +247,7 @@ func TestNetworkBadInput(t *testing.T) {
 	if out := strings.TrimSpace(d.berth("ps", "-aq")); out != "" {
 		t.Errorf("containers left by refused creates: %s", out)
 	}
-	if veths, netns, _, leases := d.netCounts(); veths != veths0 || netns != 0 || leases != 0 {
+	if veths, netns, _, leases := d.netSettled(func(v, n, _, l int) bool { return v == veths0 && n == 0 && l == 0 }); veths != veths0 || netns != 0 || leases != 0 {
 		t.Errorf("left: %d veths, %d namespaces, %d leases", veths, netns, leases)
 	}
 }
@@ -247,7 +261,7 @@ func TestNetworkLeakLoop(t *testing.T) {
 	d.berth("network", "create", "loop")
 	// One round first: the plugins create their shared chains once.
 	d.berth("run", "--rm", "--network", "loop", "-p", "80", img, "true")
-	v0, n0, r0, l0 := d.netCounts()
+	v0, n0, r0, l0 := d.netSettled(func(_, n, _, l int) bool { return n == 0 && l == 0 })
 	for i := 0; i < 50; i++ {
 		args := []string{"run", "--rm", "--network", "loop", "--name", "c" + strconv.Itoa(i), img, "true"}
 		if i%5 == 0 {
@@ -255,7 +269,7 @@ func TestNetworkLeakLoop(t *testing.T) {
 		}
 		d.berth(args...)
 	}
-	v1, n1, r1, l1 := d.netCounts()
+	v1, n1, r1, l1 := d.netSettled(func(v, n, r, l int) bool { return v == v0 && n == n0 && r == r0 && l == l0 })
 	if v1 != v0 || n1 != n0 || r1 != r0 || l1 != l0 {
 		t.Errorf("after 50 containers: veths %d->%d, namespaces %d->%d, iptables rules %d->%d, leases %d->%d", v0, v1, n0, n1, r0, r1, l0, l1)
 	}
