@@ -460,7 +460,9 @@ func throughput(engs []*engine, ref string) error {
 		l, _ := net.Listen("tcp", ":0")
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		cmd := e.publish(port, "sh", "-c", "while :; do nc -l -p 5001 >/dev/null; done")
+		// nc ends a connection when its stdin does: give it a FIFO that never
+		// does.
+		cmd := e.publish(port, "sh", "-c", "mkfifo /f; exec 3<>/f; while :; do nc -l -p 5001 <&3 >/dev/null; done")
 		if out, err := command(e, cmd...).CombinedOutput(); err != nil {
 			return fmt.Errorf("%s: publish: %v: %s", e.name, err, out)
 		}

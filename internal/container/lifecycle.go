@@ -102,13 +102,44 @@ func (s *Service) exited(id string, e exitInfo) {
 
 // release tears down what a stopped container no longer needs: its shim,
 // its rootfs mount and bundle. The writable layer and logs stay.
+//
+// The shim goes in the background: it is waiting for the runtime's delete
+// of the container (a process of its own, which only removes the runtime's
+// state and cgroups), which nothing here depends on. A new start of the
+// same container waits for it (waitShim).
 func (s *Service) release(id string) {
 	if cl, err := shim.Dial(s.shimDir(id)); err == nil {
-		cl.Shutdown()
+		done := make(chan struct{})
+		s.mu.Lock()
+		prev := s.closing[id]
+		s.closing[id] = done
+		s.mu.Unlock()
+		go func() {
+			if prev != nil {
+				<-prev
+			}
+			cl.Shutdown()
+			s.mu.Lock()
+			if s.closing[id] == done {
+				delete(s.closing, id)
+			}
+			s.mu.Unlock()
+			close(done)
+		}()
 	}
 	snapshot.UnmountAll(filepath.Join(s.bundleDir(id), "rootfs"))
 	os.RemoveAll(s.bundleDir(id))
 	s.teardownNetwork(id)
+}
+
+// waitShim waits until the shim of a stopped container has gone.
+func (s *Service) waitShim(id string) {
+	s.mu.Lock()
+	c := s.closing[id]
+	s.mu.Unlock()
+	if c != nil {
+		<-c
+	}
 }
 
 func (s *Service) shouldRestart(c *Container) bool {
@@ -374,7 +405,11 @@ func (s *Service) Remove(ctx context.Context, term string, opts RemoveOptions) e
 		return err
 	}
 	s.release(c.ID)
-	os.RemoveAll(s.shimDir(c.ID))
+	// The shim's directory holds its runtime's log until it is gone.
+	go func() {
+		s.waitShim(c.ID)
+		os.RemoveAll(s.shimDir(c.ID))
+	}()
 	if err := s.Snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
 		s.update(c.ID, func(c *Container) error { c.State.Status, c.State.Error = StatusDead, err.Error(); return nil })
 		return fmt.Errorf("remove container %s: writable layer: %w", c.ID[:12], err)

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/moby/moby/api/types/container"
 	nettypes "github.com/moby/moby/api/types/network"
@@ -217,10 +218,12 @@ func (s *Service) setupNetwork(ctx context.Context, c *Container, exposed map[ne
 	if err != nil {
 		return err
 	}
+	t0 := time.Now()
 	atts, bound, err := s.Networks.Setup(ctx, c.ID, eps, ports)
 	if err != nil {
 		return err
 	}
+	s.log().Debug("network setup", "container", c.ID[:12], "took", time.Since(t0))
 	c.Net = &NetState{NetNS: s.Networks.NetNSPath(c.ID), Attachments: atts, Ports: bound}
 	if _, err := s.update(c.ID, func(rec *Container) error { rec.Net = c.Net; return nil }); err != nil {
 		s.Networks.Teardown(context.WithoutCancel(ctx), c.ID, atts, bound)

@@ -2,6 +2,8 @@ package container
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"syscall"
 
 	"github.com/berth-dev/berth/internal/shim"
@@ -64,12 +66,26 @@ func (s *Service) Recover(ctx context.Context) error {
 	for range list {
 		<-done
 	}
+	known := map[string]bool{}
+	for _, c := range list {
+		known[c.ID] = true
+	}
+	// Shim directories of removed containers: a removal leaves the
+	// directory to a background cleanup, which a stop may have cut short.
+	if ents, err := os.ReadDir(filepath.Join(s.State, "shims")); err == nil {
+		for _, e := range ents {
+			if known[e.Name()] {
+				continue
+			}
+			if cl, err := shim.Dial(s.shimDir(e.Name())); err == nil {
+				cl.Kill(syscall.SIGKILL, true)
+				cl.Shutdown()
+			}
+			os.RemoveAll(s.shimDir(e.Name()))
+		}
+	}
 	if s.Networks != nil {
 		// Namespaces of containers whose records are gone.
-		known := map[string]bool{}
-		for _, c := range list {
-			known[c.ID] = true
-		}
 		for _, id := range s.Networks.Leftovers() {
 			if !known[id] {
 				s.Networks.Teardown(ctx, id, nil, nil)

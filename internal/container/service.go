@@ -57,7 +57,8 @@ type Service struct {
 	locks   map[string]*sync.Mutex
 	changed chan struct{} // closed and replaced on every state change
 	pending map[string][]*pendingAttach
-	ctx     context.Context // the daemon's lifetime, for monitors
+	closing map[string]chan struct{} // shims finishing their runtime's delete
+	ctx     context.Context          // the daemon's lifetime, for monitors
 }
 
 // Init prepares the service; ctx bounds background monitors.
@@ -65,6 +66,7 @@ func (s *Service) Init(ctx context.Context) error {
 	s.locks = map[string]*sync.Mutex{}
 	s.changed = make(chan struct{})
 	s.pending = map[string][]*pendingAttach{}
+	s.closing = map[string]chan struct{}{}
 	s.ctx = ctx
 	for _, d := range []string{filepath.Join(s.Root, "containers"), filepath.Join(s.State, "containers"), filepath.Join(s.State, "shims")} {
 		if err := os.MkdirAll(d, 0o711); err != nil {

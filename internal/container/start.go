@@ -137,6 +137,7 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 		return err
 	}
 	sd := s.shimDir(c.ID)
+	s.waitShim(c.ID)
 	os.RemoveAll(sd)
 	if err := os.MkdirAll(sd, 0o700); err != nil {
 		return err

@@ -11,6 +11,7 @@
 //	{"op":"state"}                       {"status":"created|running|stopped","pid":N,"exitCode":N,"exitedAt":…,"startedAt":…}
 //	{"op":"start"}                       {}
 //	{"op":"wait"}                        {"exitCode":N,"exitedAt":…,"signal":N} once the init exited and its output is logged
+//	                                     (the runtime's delete may still be running: shutdown waits for it)
 //	{"op":"kill","signal":N,"all":B}     {}
 //	{"op":"resize","width":W,"height":H} {}
 //	{"op":"close-stdin"}                 {}

@@ -147,7 +147,8 @@ type shim struct {
 	// pending: RunOnStart and the start op has not run the container.
 	pending bool
 
-	exited   chan struct{}
+	exited   chan struct{} // the exit is recorded and the output flushed
+	deleted  chan struct{} // and the runtime has deleted the container
 	quit     chan struct{}
 	quitOnce sync.Once
 }
@@ -171,8 +172,9 @@ func Run(opts Options) error {
 		hub:    newHub(opts.TTY),
 		status: StatusCreated,
 		execs:  map[string]*execProc{},
-		exited: make(chan struct{}),
-		quit:   make(chan struct{}),
+		exited:  make(chan struct{}),
+		deleted: make(chan struct{}),
+		quit:    make(chan struct{}),
 	}
 	if opts.Stdin {
 		s.stdin = newStdinWriter()
@@ -438,13 +440,16 @@ func (s *shim) supervise(initExit <-chan exit) {
 			s.log.Error("close container log", "err", err)
 		}
 	}
+	// Waiters learn the exit now; the runtime's delete (a process of its
+	// own) follows, and shutdown waits for it.
+	close(s.exited)
 	if err := s.rt.delete(s.opts.ID, false); err != nil {
 		s.log.Warn("delete container", "err", err)
 		if err := s.rt.delete(s.opts.ID, true); err != nil {
 			s.log.Error("delete container", "err", err)
 		}
 	}
-	close(s.exited)
+	close(s.deleted)
 	time.AfterFunc(s.opts.Linger, s.stop)
 }
 
@@ -581,6 +586,7 @@ func (s *shim) start() error {
 			s.status = StatusStopped
 			s.mu.Unlock()
 			close(s.exited)
+			close(s.deleted)
 			time.AfterFunc(s.opts.Linger, s.stop)
 			return err
 		}
@@ -646,7 +652,7 @@ func (s *shim) shutdown() error {
 	if !s.stopped() {
 		return errdefs.Conflict("container is running: kill it first")
 	}
-	<-s.exited
+	<-s.deleted
 	return nil
 }
 

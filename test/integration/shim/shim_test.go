@@ -69,14 +69,15 @@ func TestOutputAndExitCode(t *testing.T) {
 	if got["stdout"] != "out\n" || got["stderr"] != "err\n" || len(got) != 2 {
 		t.Errorf("log: %q", got)
 	}
-	if ids := f.runtimeIDs(); len(ids) != 0 {
-		t.Errorf("runtime still has %v", ids)
-	}
 	if err := c.Kill(syscall.SIGTERM, false); !errdefs.IsConflict(err) {
 		t.Errorf("kill after exit: %v, want a conflict", err)
 	}
+	// Shutdown returns once the runtime has deleted the container.
 	if err := c.Shutdown(); err != nil {
 		t.Fatal(err)
+	}
+	if ids := f.runtimeIDs(); len(ids) != 0 {
+		t.Errorf("runtime still has %v", ids)
 	}
 	f.waitShimGone(5 * time.Second)
 	if _, err := os.Stat(filepath.Join(f.stateDir, shim.SocketName)); !os.IsNotExist(err) {
