@@ -167,11 +167,11 @@ func Run(opts Options) error {
 		return errdefs.InvalidArgument("shim: --id, --bundle, --runtime and --state-dir are required")
 	}
 	s := &shim{
-		opts:   opts,
-		log:    opts.Logger.With("id", opts.ID),
-		hub:    newHub(opts.TTY),
-		status: StatusCreated,
-		execs:  map[string]*execProc{},
+		opts:    opts,
+		log:     opts.Logger.With("id", opts.ID),
+		hub:     newHub(opts.TTY),
+		status:  StatusCreated,
+		execs:   map[string]*execProc{},
 		exited:  make(chan struct{}),
 		deleted: make(chan struct{}),
 		quit:    make(chan struct{}),
