@@ -76,6 +76,7 @@ func (s *Service) exited(id string, e exitInfo) {
 	c, err := s.update(id, func(c *Container) error {
 		c.State.Status = StatusExited
 		c.State.ExitCode = e.Code
+		c.Net = nil // torn down by release
 		c.State.FinishedAt = e.At
 		if c.State.FinishedAt.IsZero() {
 			c.State.FinishedAt = time.Now().UTC()

@@ -245,6 +245,8 @@ func endpointRequest(c *Container, es *nettypes.EndpointSettings) network.Reques
 }
 
 // teardownNetwork removes a stopped container's endpoints and namespace.
+// The caller clears the record's Net in its next update (exited, the
+// failed start) or deletes the record.
 func (s *Service) teardownNetwork(id string) {
 	if s.Networks == nil {
 		return
@@ -259,7 +261,6 @@ func (s *Service) teardownNetwork(id string) {
 		s.Networks.Teardown(context.Background(), id, nil, nil)
 		return
 	}
-	s.update(id, func(c *Container) error { c.Net = nil; return nil })
 	s.Networks.TeardownLater(id, c.Net.Attachments, c.Net.Ports)
 }
 

@@ -52,6 +52,9 @@ func (s *Service) Recover(ctx context.Context) error {
 					}
 				}
 				s.release(c.ID) // a mount left by a crash
+				if c.Net != nil {
+					s.update(c.ID, func(c *Container) error { c.Net = nil; return nil })
+				}
 				p := c.HostConfig.RestartPolicy.Name
 				// always restarts even a container stopped by hand (as
 				// Docker does at daemon start); unless-stopped does not.

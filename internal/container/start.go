@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,6 +59,7 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 			}
 			code := errdefs.StartExitCode(err.Error())
 			s.update(c.ID, func(c *Container) error {
+				c.Net = nil
 				c.State.Error = err.Error()
 				c.State.ExitCode = code
 				if c.State.Status != StatusCreated {
@@ -78,6 +80,38 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 		return err
 	}
 	undo = append(undo, func() { os.RemoveAll(bundle) })
+	// The shim starts now, in parallel with the rootfs, the network and the
+	// spec: it only listens until the start op, which runs the container
+	// (one runtime call, once pending attachments are connected).
+	maxSize, maxFile, err := logLimits(c)
+	if err != nil {
+		return err
+	}
+	sd := s.shimDir(c.ID)
+	s.waitShim(c.ID)
+	os.RemoveAll(sd)
+	if err := os.MkdirAll(sd, 0o700); err != nil {
+		return err
+	}
+	var launch sync.WaitGroup
+	var launchErr error
+	launch.Go(func() {
+		launchErr = shim.Launch(shim.LaunchOptions{
+			Binary: s.Shim, ID: c.ID, Bundle: bundle, Runtime: s.Runtimes[c.Runtime], RuntimeRoot: s.runtimeRoot(),
+			StateDir: sd, LogPath: s.LogPath(c.ID), LogMaxSize: maxSize, LogMaxFiles: maxFile,
+			TTY: c.Config.Tty, Stdin: c.Config.OpenStdin, ShimLog: filepath.Join(sd, "shim.log"),
+			RunOnStart: true,
+		})
+	})
+	undo = append(undo, func() {
+		if launch.Wait(); launchErr != nil {
+			return
+		}
+		if cl, err := shim.Dial(sd); err == nil {
+			cl.Kill(syscall.SIGKILL, true)
+			cl.Shutdown()
+		}
+	})
 	ms, err := s.Snaps.Mounts(ctx, c.ID)
 	if err != nil {
 		return fmt.Errorf("start %s: writable layer: %w", c.ID[:12], err)
@@ -136,35 +170,14 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), raw, 0o600); err != nil {
 		return err
 	}
-	sd := s.shimDir(c.ID)
-	s.waitShim(c.ID)
-	os.RemoveAll(sd)
-	if err := os.MkdirAll(sd, 0o700); err != nil {
-		return err
-	}
-	maxSize, maxFile, err := logLimits(c)
-	if err != nil {
-		return err
-	}
-	err = shim.Launch(shim.LaunchOptions{
-		Binary: s.Shim, ID: c.ID, Bundle: bundle, Runtime: s.Runtimes[c.Runtime], RuntimeRoot: s.runtimeRoot(),
-		StateDir: sd, LogPath: s.LogPath(c.ID), LogMaxSize: maxSize, LogMaxFiles: maxFile,
-		TTY: c.Config.Tty, Stdin: c.Config.OpenStdin, ShimLog: filepath.Join(sd, "shim.log"),
-		// Created and started in one runtime call, once pending
-		// attachments are connected.
-		RunOnStart: true,
-	})
-	if err != nil {
-		return fmt.Errorf("start %s: %w", c.ID[:12], err)
+	// The shim was launched at the top, alongside all of the above.
+	if launch.Wait(); launchErr != nil {
+		return fmt.Errorf("start %s: %w", c.ID[:12], launchErr)
 	}
 	cl, err := shim.Dial(sd)
 	if err != nil {
 		return fmt.Errorf("start %s: shim: %w", c.ID[:12], err)
 	}
-	undo = append(undo, func() {
-		cl.Kill(syscall.SIGKILL, true)
-		cl.Shutdown()
-	})
 	s.connectPending(c.ID, cl)
 	if err := cl.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", c.ID[:12], err)
