@@ -235,6 +235,9 @@ func (s *Service) setupNetwork(ctx context.Context, c *Container, exposed map[ne
 
 func endpointRequest(c *Container, es *nettypes.EndpointSettings) network.Request {
 	r := network.Request{Aliases: es.Aliases, Names: []string{c.Name, c.ID[:12]}}
+	for _, a := range c.HostConfig.DNS {
+		r.DNS = append(r.DNS, a.String())
+	}
 	if ipam := es.IPAMConfig; ipam != nil {
 		r.IP, r.IP6 = ipam.IPv4Address, ipam.IPv6Address
 	}

@@ -303,7 +303,7 @@ func (s *Server) networkPrune(w http.ResponseWriter, r *http.Request) {
 		if n.Default || len(s.Containers.NetworkUsers(n.ID)) > 0 {
 			continue
 		}
-		if !matchNetwork(map[string][]string{"label": f["label"]}, nettypes.Inspect{Network: nettypes.Network{Labels: n.Labels}}) {
+		if labels, ok := f["label"]; ok && !matchNetwork(map[string][]string{"label": labels}, nettypes.Inspect{Network: nettypes.Network{Labels: n.Labels}}) {
 			continue
 		}
 		if until := f["until"]; len(until) > 0 {

@@ -125,7 +125,7 @@ func (m *Manager) add(ctx context.Context, n *Network, containerID, ifName strin
 	if err != nil {
 		return Attachment{}, fmt.Errorf("network %s: CNI result: %w", n.Name, err)
 	}
-	a := Attachment{Network: n.ID, IfName: ifName, Aliases: req.Aliases, DNSNames: req.Names, EndpointID: newID()}
+	a := Attachment{Network: n.ID, IfName: ifName, Aliases: req.Aliases, DNSNames: req.Names, Upstreams: req.DNS, EndpointID: newID()}
 	for _, ip := range r.IPs {
 		p, ok := netip.AddrFromSlice(ip.Address.IP)
 		if !ok {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,7 +51,7 @@ func (r *dnsRegistry) add(n *Network, containerID string, a Attachment) error {
 	for _, p := range a.IPs {
 		ips = append(ips, p.Addr())
 	}
-	s.set(containerID, append(append([]string{}, a.DNSNames...), a.Aliases...), ips)
+	s.set(containerID, append(append([]string{}, a.DNSNames...), a.Aliases...), ips, a.Upstreams)
 	return nil
 }
 
@@ -58,7 +59,7 @@ func (r *dnsRegistry) remove(networkID, containerID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s := r.servers[networkID]; s != nil {
-		s.set(containerID, nil, nil)
+		s.set(containerID, nil, nil, nil)
 	}
 }
 
@@ -81,8 +82,9 @@ func (r *dnsRegistry) closeAll() {
 }
 
 type dnsEntry struct {
-	names []string
-	ips   []netip.Addr
+	names     []string
+	ips       []netip.Addr
+	upstreams []string
 }
 
 type dnsServer struct {
@@ -118,14 +120,40 @@ func (s *dnsServer) close() {
 	s.tcp.Close()
 }
 
-func (s *dnsServer) set(containerID string, names []string, ips []netip.Addr) {
+func (s *dnsServer) set(containerID string, names []string, ips []netip.Addr, upstreams []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(names) == 0 {
 		delete(s.entries, containerID)
 		return
 	}
-	s.entries[containerID] = dnsEntry{names: names, ips: ips}
+	s.entries[containerID] = dnsEntry{names: names, ips: ips, upstreams: upstreams}
+}
+
+// upstreamsFor are the resolvers for a query from src: the asking
+// container's own (--dns), or the host's.
+func (s *dnsServer) upstreamsFor(src netip.Addr) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, e := range s.entries {
+		if len(e.upstreams) > 0 && slices.Contains(e.ips, src) {
+			return e.upstreams
+		}
+	}
+	return s.upstreams
+}
+
+// srcAddr is the address a query came from.
+func srcAddr(a net.Addr) netip.Addr {
+	var ip net.IP
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	}
+	addr, _ := netip.AddrFromSlice(ip)
+	return addr.Unmap()
 }
 
 // lookup returns the addresses of name ("" found means unknown).
@@ -159,7 +187,7 @@ func (s *dnsServer) serveUDP() {
 		}
 		q := append([]byte(nil), buf[:n]...)
 		go func() {
-			if resp := s.answer(q, "udp"); resp != nil {
+			if resp := s.answer(q, "udp", srcAddr(from)); resp != nil {
 				s.udp.WriteTo(resp, from)
 			}
 		}()
@@ -187,7 +215,7 @@ func (s *dnsServer) serveTCP() {
 				if _, err := readFull(c, q); err != nil {
 					return
 				}
-				resp := s.answer(q, "tcp")
+				resp := s.answer(q, "tcp", srcAddr(c.RemoteAddr()))
 				if resp == nil {
 					return
 				}
@@ -210,7 +238,7 @@ func readFull(c net.Conn, b []byte) (int, error) {
 }
 
 // answer builds the reply to one query message; nil drops it.
-func (s *dnsServer) answer(q []byte, proto string) []byte {
+func (s *dnsServer) answer(q []byte, proto string, src netip.Addr) []byte {
 	var p dnsmessage.Parser
 	h, err := p.Start(q)
 	if err != nil || h.Response {
@@ -232,10 +260,11 @@ func (s *dnsServer) answer(q []byte, proto string) []byte {
 			return reply(h, qs, dnsmessage.RCodeSuccess, rrs)
 		}
 	}
-	if !s.forward || len(s.upstreams) == 0 {
+	ups := s.upstreamsFor(src)
+	if !s.forward || len(ups) == 0 {
 		return reply(h, qs, dnsmessage.RCodeServerFailure, nil)
 	}
-	for _, up := range s.upstreams {
+	for _, up := range ups {
 		if resp, err := exchange(up, q, proto); err == nil {
 			return resp
 		}

@@ -75,6 +75,9 @@ type Attachment struct {
 	MAC        string         `json:"mac,omitempty"`
 	Aliases    []string       `json:"aliases,omitempty"`
 	DNSNames   []string       `json:"dnsNames,omitempty"`
+	// Upstreams are the resolvers the network's DNS server forwards this
+	// endpoint's other queries to (--dns), instead of the host's.
+	Upstreams []string `json:"upstreams,omitempty"`
 	EndpointID string         `json:"endpointID"`
 }
 
@@ -115,4 +118,7 @@ type Request struct {
 	// Names the DNS server answers with this endpoint's addresses: the
 	// container's name and its short ID, then the aliases.
 	Names []string
+	// DNS are the container's own resolvers (--dns), which the network's
+	// DNS server forwards its queries to.
+	DNS []string
 }

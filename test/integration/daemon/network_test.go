@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // httpd is a command serving body on port 80 with busybox httpd.
@@ -85,6 +87,46 @@ func (d *daemon) netCounts() (veths, netns, rules, leases int) {
 		}
 	}
 	return
+}
+
+// fakeResolver answers every A query with 192.0.2.99, on host:53 (UDP);
+// "" if the port is taken.
+func fakeResolver(t *testing.T, host string) string {
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(host, "53"))
+	if err != nil {
+		t.Logf("no fake resolver: %v", err)
+		return ""
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var p dnsmessage.Parser
+			h, err := p.Start(buf[:n])
+			if err != nil {
+				continue
+			}
+			q, err := p.Question()
+			if err != nil {
+				continue
+			}
+			b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, RecursionAvailable: true})
+			b.StartQuestions()
+			b.Question(q)
+			b.StartAnswers()
+			if q.Type == dnsmessage.TypeA {
+				b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}, dnsmessage.AResource{A: [4]byte{192, 0, 2, 99}})
+			}
+			if out, err := b.Finish(); err == nil {
+				pc.WriteTo(out, from)
+			}
+		}
+	}()
+	return host
 }
 
 // netSettled polls netCounts until ok holds or 10 s pass: endpoints
@@ -190,6 +232,27 @@ func TestNetworking(t *testing.T) {
 	if _, _, code := d.runExit("run", "--rm", "--network", "inside", img, "wget", "-T", "2", "-qO-", hostURL); code == 0 {
 		t.Errorf("a container on an internal network reached the host's network")
 	}
+	// --dns on a user network: the network's server forwards what is not
+	// a container's name to the container's own resolver.
+	if up := fakeResolver(t, host); up != "" {
+		out := d.berth("run", "--rm", "--network", "n1", "--dns", up, img, "nslookup", "example.test")
+		if !strings.Contains(out, "192.0.2.99") {
+			t.Errorf("--dns upstream: %s", out)
+		}
+	}
+	// Dual stack, and a MAC address asked for.
+	d.berth("network", "create", "--ipv6", "--subnet", "fd00:b0:1::/64", "v6")
+	d.berth("run", "-d", "--name", "six", "--network", "v6", "--mac-address", "92:d0:c6:0a:29:33", img, "sleep", "600")
+	if out := d.berth("run", "--rm", "--network", "v6", img, "ping", "-6", "-c1", "-W2", "six"); !strings.Contains(out, "fd00:b0:1::") {
+		t.Errorf("ping -6 by name: %s", out)
+	}
+	if out := d.berth("inspect", "-f", "{{.NetworkSettings.Networks.v6.GlobalIPv6Address}} {{.NetworkSettings.Networks.v6.MacAddress}}", "six"); !strings.HasPrefix(out, "fd00:b0:1::") || !strings.Contains(out, "92:d0:c6:0a:29:33") {
+		t.Errorf("inspect v6/mac: %s", out)
+	}
+	d.berth("rm", "-f", "six")
+	if out := d.berth("network", "prune", "-f"); !strings.Contains(out, "v6") || strings.Contains(out, "n1") {
+		t.Errorf("network prune: %s", out)
+	}
 	// The daemon dies and comes back: names and ports still work.
 	d.kill()
 	d.start()
@@ -209,7 +272,7 @@ func TestNetworking(t *testing.T) {
 	}
 	d.berth("rm", "-f", "web", "web2", "pub", "lo", "rand", "all")
 	d.berth("container", "prune", "-f")
-	d.berth("network", "rm", "n1", "n2", "inside")
+	d.berth("network", "rm", "n1", "n2")
 	if veths, netns, _, leases := d.netSettled(func(v, n, _, l int) bool { return v == veths0 && n == 0 && l == 0 }); veths != veths0 || netns != 0 || leases != 0 {
 		t.Errorf("left: %d veths, %d namespaces, %d leases", veths, netns, leases)
 	}
