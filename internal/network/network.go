@@ -68,17 +68,17 @@ func newID() string {
 
 // Attachment is a container's endpoint on one network, as CNI made it.
 type Attachment struct {
-	Network    string         `json:"network"` // network ID
-	IfName     string         `json:"ifName"`
-	IPs        []netip.Prefix `json:"ips"`
-	Gateways   []netip.Addr   `json:"gateways,omitempty"`
-	MAC        string         `json:"mac,omitempty"`
-	Aliases    []string       `json:"aliases,omitempty"`
-	DNSNames   []string       `json:"dnsNames,omitempty"`
+	Network  string         `json:"network"` // network ID
+	IfName   string         `json:"ifName"`
+	IPs      []netip.Prefix `json:"ips"`
+	Gateways []netip.Addr   `json:"gateways,omitempty"`
+	MAC      string         `json:"mac,omitempty"`
+	Aliases  []string       `json:"aliases,omitempty"`
+	DNSNames []string       `json:"dnsNames,omitempty"`
 	// Upstreams are the resolvers the network's DNS server forwards this
 	// endpoint's other queries to (--dns), instead of the host's.
-	Upstreams []string `json:"upstreams,omitempty"`
-	EndpointID string         `json:"endpointID"`
+	Upstreams  []string `json:"upstreams,omitempty"`
+	EndpointID string   `json:"endpointID"`
 }
 
 // IPv4 returns the attachment's IPv4 address and prefix, if any.
