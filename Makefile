@@ -16,7 +16,7 @@ GO_TAGS := grpcnotrace osusergo netgo
 demo: ## the main job: install deps, build, install, run a busybox container
 	./scripts/demo.sh
 
-.PHONY: all build install deps deps-full demo test test-unit test-integration vet fuzz bench bench-pull bench-run clean help
+.PHONY: all build install deps deps-full demo test test-unit test-integration vet fuzz bench bench-pull bench-run bench-net clean help
 
 all: build
 
@@ -82,6 +82,9 @@ bench-pull: build deps-full ## cold pulls: berth vs containerd, dockerd, podman
 
 bench-run: build deps-full ## run --rm busybox /bin/true: berth vs docker, podman, ctr
 	$(GO) run ./bench/run -n 20
+
+bench-net: build deps-full ## the same on bridge networks, plus TCP throughput through a published port
+	$(GO) run ./bench/run -n 20 -network bridge -engines berth,docker,podman
 
 clean:
 	rm -rf bin

@@ -3,11 +3,14 @@
 # packages already present are skipped, so repeated CI runs stay fast.
 set -euo pipefail
 
-# Build: cgo seccomp for berth-oci. Tests: busybox-static test images, runc/crun
-# as peers, jq for scripts. Bench: hyperfine. Drop-in checks: podman, containerd.
-pkgs=(libseccomp-dev pkg-config busybox-static jq runc crun hyperfine time curl)
+# Build: cgo seccomp for berth-oci. Run: the CNI plugins, iptables and
+# iproute2 for container networks. Tests: busybox-static test images,
+# runc/crun as peers, jq for scripts, util-linux's nsenter. Bench:
+# hyperfine. Drop-in checks: podman, containerd.
+pkgs=(libseccomp-dev pkg-config busybox-static jq runc crun hyperfine time curl
+	containernetworking-plugins iptables iproute2 util-linux)
 if [[ "${BERTH_DEPS_FULL:-0}" == 1 ]]; then
-	pkgs+=(podman containerd skopeo umoci docker-registry containernetworking-plugins iptables docker.io)
+	pkgs+=(podman containerd skopeo umoci docker-registry docker.io)
 fi
 
 missing=()
