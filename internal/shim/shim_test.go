@@ -159,11 +159,12 @@ func TestLifecycle(t *testing.T) {
 	if e, err := ReadExitFile(f.opts.StateDir); err != nil || e.ExitCode != 3 {
 		t.Errorf("exit.json %+v %v", e, err)
 	}
-	if _, err := os.Stat(filepath.Join(f.opts.RuntimeRoot, "c1")); !os.IsNotExist(err) {
-		t.Errorf("runtime state left: %v", err)
-	}
+	// Shutdown returns once the runtime has deleted the container.
 	if err := c.Shutdown(); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(f.opts.RuntimeRoot, "c1")); !os.IsNotExist(err) {
+		t.Errorf("runtime state left: %v", err)
 	}
 }
 
