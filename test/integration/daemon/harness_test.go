@@ -70,7 +70,14 @@ func (d *daemon) start() {
 	t := d.t
 	t.Helper()
 	cfgPath := filepath.Join(filepath.Dir(d.root), "berth.toml")
-	if err := os.WriteFile(cfgPath, []byte(d.extra), 0o600); err != nil {
+	cfg := d.extra
+	if !strings.Contains(cfg, "[network]") {
+		// Test daemons keep off the default bridge of a berthd that may
+		// run on the machine (make demo starts one): same bridge, separate
+		// leases, would hand out the same addresses.
+		cfg += "\n[network]\ndefault_bridge = \"berthtest0\"\ndefault_subnet = \"10.86.0.0/16\"\n"
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	d.log = &bytes.Buffer{}

@@ -40,12 +40,19 @@ func fetch(t *testing.T, url string) string {
 	return ""
 }
 
-// hostIP is the host's first non-loopback IPv4 address.
+// hostIP is the host's first IPv4 address outside container bridges.
 func hostIP(t *testing.T) string {
-	addrs, _ := net.InterfaceAddrs()
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !strings.HasPrefix(n.IP.String(), "10.88.") && !strings.HasPrefix(n.IP.String(), "10.89.") {
-			return n.IP.String()
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback != 0 || strings.HasPrefix(i.Name, "berth") || strings.HasPrefix(i.Name, "br-") ||
+			strings.HasPrefix(i.Name, "docker") || strings.HasPrefix(i.Name, "cni") || strings.HasPrefix(i.Name, "podman") {
+			continue
+		}
+		addrs, _ := i.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil {
+				return n.IP.String()
+			}
 		}
 	}
 	t.Skip("no non-loopback IPv4 address")
@@ -300,7 +307,7 @@ func TestNetworkBadInput(t *testing.T) {
 		{[]string{"run", "--rm", "-p", "99999:80", img, "true"}, "invalid"},
 		{[]string{"run", "--rm", "-p", "8080:80/xyz", img, "true"}, "invalid proto"},
 		{[]string{"run", "--rm", "--network", "a", "--ip", "10.99.0.5", img, "true"}, "not in any subnet"},
-		{[]string{"run", "--rm", "--ip", "10.88.0.50", img, "true"}, "user defined networks only"},
+		{[]string{"run", "--rm", "--ip", "10.86.0.50", img, "true"}, "user defined networks only"},
 		{[]string{"run", "--rm", "--network-alias", "x", img, "true"}, "user defined networks"},
 	} {
 		if out := d.berthFail(tc.args...); !strings.Contains(out, tc.want) {
