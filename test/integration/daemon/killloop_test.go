@@ -22,6 +22,7 @@ func TestKillDaemonLoop(t *testing.T) {
 	img := busybox(t)
 	d.berth("pull", img)
 	bin := binary(t, "BERTH", "berth")
+	veths0, _, _, _ := d.netCounts()
 	const rounds = 6
 	for i := range rounds {
 		var wg sync.WaitGroup
@@ -29,7 +30,11 @@ func TestKillDaemonLoop(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			name := fmt.Sprintf("k%d", i)
-			d.run(bin, "run", "-d", "--name", name, img, "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done")
+			args := []string{"run", "-d", "--name", name}
+			if i%2 == 1 {
+				args = append(args, "-p", "80") // a portmap endpoint too
+			}
+			d.run(bin, append(args, img, "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done")...)
 			if i > 0 {
 				d.run(bin, "stop", "-t", "0", fmt.Sprintf("k%d", i-1))
 			}
@@ -88,6 +93,9 @@ func TestKillDaemonLoop(t *testing.T) {
 	}
 	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), d.state) {
 		t.Errorf("mounts left under %s", d.state)
+	}
+	if veths, netns, _, leases := d.netSettled(func(v, n, _, l int) bool { return v == veths0 && n == 0 && l == 0 }); veths != veths0 || netns != 0 || leases != 0 {
+		t.Errorf("network left: %d veths (%d before), %d namespaces, %d leases", veths, veths0, netns, leases)
 	}
 	for _, id := range ids {
 		for _, cg := range []string{"/sys/fs/cgroup/memory/berth", "/sys/fs/cgroup/pids/berth", "/sys/fs/cgroup/berth"} {
