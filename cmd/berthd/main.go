@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/cri"
 	"github.com/berth-dev/berth/internal/content"
 	"github.com/berth-dev/berth/internal/dockerapi"
 	"github.com/berth-dev/berth/internal/events"
@@ -44,6 +45,7 @@ func run() error {
 	root := flag.String("root", "", "data root (default /var/lib/berth)")
 	state := flag.String("state", "", "runtime state dir (default /run/berth)")
 	sock := flag.String("host", "", "Docker API unix socket (default <state>/berth.sock)")
+	criSock := flag.String("cri-socket", "", "CRI unix socket (default <state>/cri.sock)")
 	level := flag.String("log-level", "", "debug, info, warn or error")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
@@ -65,9 +67,15 @@ func run() error {
 		if *sock == "" {
 			cfg.Socket = filepath.Join(*state, "berth.sock")
 		}
+		if *criSock == "" {
+			cfg.CRISocket = filepath.Join(*state, "cri.sock")
+		}
 	}
 	if *sock != "" {
 		cfg.Socket = *sock
+	}
+	if *criSock != "" {
+		cfg.CRISocket = *criSock
 	}
 	if *level != "" {
 		cfg.LogLevel = *level
@@ -97,6 +105,7 @@ type daemon struct {
 	ctrs  *container.Service
 	vols  *volume.Store
 	nets  *network.Manager
+	cri   *cri.Server
 	gc    *gc.Collector
 	api   *dockerapi.Server
 }
@@ -169,6 +178,7 @@ func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	d.vols = &volume.Store{Meta: meta, Root: filepath.Join(cfg.Root, "volumes"), InUse: d.ctrs.VolumeUsers}
 	d.ctrs.Volumes = d.vols
 	d.gc = &gc.Collector{Content: cs, Snaps: snaps, Sources: []gc.Source{d.imgs.Roots, d.ctrs.Roots}, IngestAge: 24 * time.Hour, Log: log}
+	d.cri = &cri.Server{Images: d.imgs, GC: d.gc, Networks: d.nets, Log: log, RuntimeVersion: version, Root: cfg.Root}
 	d.api = &dockerapi.Server{Images: d.imgs, Containers: d.ctrs, Volumes: d.vols, Networks: d.nets, Events: hub, GC: d.gc, Log: log, Version: version, Root: cfg.Root, Started: time.Now()}
 	return d, nil
 }
@@ -249,6 +259,13 @@ func (d *daemon) serve() error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
+	if d.cfg.CRISocket != "" {
+		go func() {
+			if err := d.cri.Serve(d.cfg.CRISocket); err != nil {
+				d.log.Error("CRI server", "socket", d.cfg.CRISocket, "err", err)
+			}
+		}()
+	}
 	d.log.Info("berthd ready", "version", version, "socket", d.cfg.Socket, "root", d.cfg.Root, "snapshotter", d.cfg.Snapshotter)
 	select {
 	case sig := <-sigs:
@@ -256,6 +273,8 @@ func (d *daemon) serve() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		stop()
+		d.cri.Stop()
+		os.Remove(d.cfg.CRISocket)
 		srv.Shutdown(ctx)
 		if err := d.imgs.Flush(); err != nil {
 			d.log.Warn("flushing images at shutdown", "err", err)

@@ -566,3 +566,9 @@ func (m *Manager) releaseLeases(containerID string) {
 		}
 	}
 }
+
+// Ready reports why containers cannot get networks, if they cannot.
+func (m *Manager) Ready() error {
+	_, err := m.findPlugin("bridge")
+	return err
+}
