@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/container"
-	"github.com/berth-dev/berth/internal/cri"
 	"github.com/berth-dev/berth/internal/content"
+	"github.com/berth-dev/berth/internal/cri"
 	"github.com/berth-dev/berth/internal/dockerapi"
 	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/gc"

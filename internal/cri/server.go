@@ -37,19 +37,19 @@ type Server struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	runtimeapi.UnimplementedImageServiceServer
 
-	Images   *images.Service
-	GC       *gc.Collector // run after image removals
-	Networks *network.Manager
-	Log      *slog.Logger
+	Images         *images.Service
+	GC             *gc.Collector // run after image removals
+	Networks       *network.Manager
+	Log            *slog.Logger
 	RuntimeVersion string
 	// Root is the daemon's data root: ImageFsInfo reports its snapshots.
 	Root string
 
 	grpc *grpc.Server
 
-	fsMu     sync.Mutex
-	fsAt     time.Time
-	fsUsage  fsUsage
+	fsMu    sync.Mutex
+	fsAt    time.Time
+	fsUsage fsUsage
 }
 
 // Serve listens on path (taking over a stale socket) and serves until
