@@ -178,7 +178,8 @@ func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	d.vols = &volume.Store{Meta: meta, Root: filepath.Join(cfg.Root, "volumes"), InUse: d.ctrs.VolumeUsers}
 	d.ctrs.Volumes = d.vols
 	d.gc = &gc.Collector{Content: cs, Snaps: snaps, Sources: []gc.Source{d.imgs.Roots, d.ctrs.Roots}, IngestAge: 24 * time.Hour, Log: log}
-	d.cri = &cri.Server{Images: d.imgs, GC: d.gc, Networks: d.nets, Log: log, RuntimeVersion: version, Root: cfg.Root}
+	d.cri = &cri.Server{Meta: meta, State: filepath.Join(cfg.State, "cri"), Images: d.imgs, GC: d.gc, Networks: d.nets, Log: log, RuntimeVersion: version, Root: cfg.Root}
+	d.ctrs.NetworkOwners = d.cri.SandboxIDs
 	d.api = &dockerapi.Server{Images: d.imgs, Containers: d.ctrs, Volumes: d.vols, Networks: d.nets, Events: hub, GC: d.gc, Log: log, Version: version, Root: cfg.Root, Started: time.Now()}
 	return d, nil
 }
@@ -201,6 +202,7 @@ func (d *daemon) recover(ctx context.Context) {
 	if err := d.ctrs.Init(ctx); err != nil {
 		d.log.Warn("containers", "err", err)
 	}
+	d.cri.Recover()
 	if err := d.ctrs.Recover(ctx); err != nil {
 		d.log.Warn("recovering containers", "err", err)
 	}

@@ -89,6 +89,11 @@ func (s *Service) Recover(ctx context.Context) error {
 	}
 	if s.Networks != nil {
 		// Namespaces of containers whose records are gone.
+		if s.NetworkOwners != nil {
+			for _, id := range s.NetworkOwners() {
+				known[id] = true
+			}
+		}
 		for _, id := range s.Networks.Leftovers() {
 			if !known[id] {
 				s.Networks.Teardown(ctx, id, nil, nil)

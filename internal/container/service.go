@@ -43,6 +43,10 @@ type Service struct {
 	// Networks gives containers CNI networks; nil leaves every container
 	// but host-network ones with a namespace of its own holding only lo.
 	Networks *network.Manager
+	// NetworkOwners, if set, lists the IDs of others' endpoints on the
+	// networks (the CRI's pod sandboxes), which recovery must not take
+	// for leftovers.
+	NetworkOwners func() []string
 	Events   *events.Hub
 	Log      *slog.Logger
 

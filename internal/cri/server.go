@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/gc"
 	"github.com/berth-dev/berth/internal/images"
+	"github.com/berth-dev/berth/internal/metadata"
 	"github.com/berth-dev/berth/internal/network"
 )
 
@@ -37,6 +38,7 @@ type Server struct {
 	runtimeapi.UnimplementedRuntimeServiceServer
 	runtimeapi.UnimplementedImageServiceServer
 
+	Meta           *metadata.DB
 	Images         *images.Service
 	GC             *gc.Collector // run after image removals
 	Networks       *network.Manager
@@ -44,6 +46,11 @@ type Server struct {
 	RuntimeVersion string
 	// Root is the daemon's data root: ImageFsInfo reports its snapshots.
 	Root string
+	// State holds the sandboxes' pinned namespaces and files
+	// (<state>/sandboxes/<id>/).
+	State string
+	// Network is the berth network pods join (default: the default one).
+	Network string
 
 	grpc *grpc.Server
 

@@ -1,51 +1,19 @@
 package network
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/nspin"
 )
 
 // NewNetNS creates a network namespace pinned at path (a bind mount of
 // the namespace file), with its loopback interface up. The namespace
 // lives as long as the pin, with no process in it.
-func NewNetNS(path string) (err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
-	if err != nil {
-		return fmt.Errorf("network namespace %s: %w", path, err)
-	}
-	f.Close()
-	defer func() {
-		if err != nil {
-			RemoveNetNS(path)
-		}
-	}()
-	errc := make(chan error, 1)
-	// A thread that enters a new namespace is never returned to the Go
-	// scheduler (it stays locked and exits with its goroutine), so no
-	// other goroutine can run in the namespace by accident.
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("unshare network namespace: %w", err)
-			return
-		}
-		self := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
-		if err := unix.Mount(self, path, "", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("pin network namespace at %s: %w", path, err)
-			return
-		}
-		errc <- loopbackUp()
-	}()
-	return <-errc
-}
+func NewNetNS(path string) error { return nspin.Pin(nspin.Net, path, loopbackUp) }
 
 // loopbackUp sets lo up in the calling thread's network namespace.
 func loopbackUp() error {
@@ -70,15 +38,7 @@ func loopbackUp() error {
 
 // RemoveNetNS unpins and removes a namespace made by NewNetNS; a missing
 // one is not an error.
-func RemoveNetNS(path string) error {
-	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("unpin network namespace %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
-}
+func RemoveNetNS(path string) error { return nspin.Unpin(path) }
 
 // InNetNS runs fn on a thread inside the namespace pinned at path.
 func InNetNS(path string, fn func() error) error {

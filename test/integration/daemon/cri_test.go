@@ -3,6 +3,10 @@ package daemon_test
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -109,5 +113,113 @@ func TestCRIImages(t *testing.T) {
 	}
 	if blobs, snaps, _ := d.counts(); blobs != 0 || snaps != 0 {
 		t.Errorf("after removal: %d blobs, %d snapshots", blobs, snaps)
+	}
+}
+
+// TestCRIPodSandbox: a pod's shared namespaces are pinned without an infra
+// process, it gets an address and host ports on the pod network, and stop
+// and remove release everything; both are idempotent; sandboxes survive
+// a restart of the daemon.
+func TestCRIPodSandbox(t *testing.T) {
+	d := startDaemon(t, "")
+	rt, _ := d.criClients(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	veths0, _, _, _ := d.netCounts()
+	hostPort := freePort(t)
+	cfg := &runtimeapi.PodSandboxConfig{
+		Metadata: &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "default", Uid: "u-1", Attempt: 0},
+		Hostname: "web-pod",
+		Labels:   map[string]string{"app": "web"},
+		DnsConfig: &runtimeapi.DNSConfig{Servers: []string{"10.96.0.10"}, Searches: []string{"default.svc.cluster.local"}, Options: []string{"ndots:5"}},
+		PortMappings: []*runtimeapi.PortMapping{{Protocol: runtimeapi.Protocol_TCP, ContainerPort: 80, HostPort: int32(hostPort), HostIp: "127.0.0.1"}},
+	}
+	run, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := run.PodSandboxId
+	if _, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg}); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("second RunPodSandbox with the same name: %v, want AlreadyExists", err)
+	}
+	st, err := rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id, Verbose: true})
+	if err != nil || st.Status.State != runtimeapi.PodSandboxState_SANDBOX_READY || st.Status.Network.GetIp() == "" || st.Status.Metadata.Name != "web" {
+		t.Fatalf("PodSandboxStatus: %+v %v", st, err)
+	}
+	ip := st.Status.Network.Ip
+	netns := filepath.Join(d.state, "network", "netns", id)
+	uts := filepath.Join(d.state, "cri", "sandboxes", id, "uts")
+	if out, err := exec.Command("nsenter", "--net="+netns, "ip", "-4", "addr", "show", "eth0").CombinedOutput(); err != nil || !strings.Contains(string(out), ip) {
+		t.Errorf("pod netns: %v: %s", err, out)
+	}
+	if out, err := exec.Command("nsenter", "--uts="+uts, "hostname").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "web-pod" {
+		t.Errorf("pod UTS hostname: %v: %q", err, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(d.state, "cri", "sandboxes", id, "resolv.conf")); err != nil || !strings.Contains(string(b), "nameserver 10.96.0.10") || !strings.Contains(string(b), "options ndots:5") {
+		t.Errorf("pod resolv.conf: %v: %s", err, b)
+	}
+	// The host port is the pod's: nobody else may bind it.
+	if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", hostPort)); err == nil {
+		l.Close()
+		t.Errorf("host port %d of the pod is free for others", hostPort)
+	}
+	list, err := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{"app": "web"}}})
+	if err != nil || len(list.Items) != 1 || list.Items[0].Id != id {
+		t.Errorf("ListPodSandbox by label: %+v %v", list, err)
+	}
+	if list, _ := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{Filter: &runtimeapi.PodSandboxFilter{LabelSelector: map[string]string{"app": "db"}}}); len(list.GetItems()) != 0 {
+		t.Errorf("ListPodSandbox with another label: %+v", list)
+	}
+	// The daemon restarts: the sandbox is still there, its port still held.
+	d.kill()
+	d.start()
+	rt, _ = d.criClients(t)
+	if st, err := rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id[:12]}); err != nil || st.Status.State != runtimeapi.PodSandboxState_SANDBOX_READY || st.Status.Network.GetIp() != ip {
+		t.Errorf("after a daemon restart: %+v %v", st, err)
+	}
+	if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", hostPort)); err == nil {
+		l.Close()
+		t.Errorf("host port %d free after the daemon restarted", hostPort)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
+			t.Fatalf("StopPodSandbox #%d: %v", i+1, err)
+		}
+	}
+	if st, err := rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id}); err != nil || st.Status.State != runtimeapi.PodSandboxState_SANDBOX_NOTREADY {
+		t.Errorf("after stop: %+v %v", st, err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
+			t.Fatalf("RemovePodSandbox #%d: %v", i+1, err)
+		}
+	}
+	if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: "nosuch"}); err != nil {
+		t.Errorf("StopPodSandbox of an unknown sandbox: %v", err)
+	}
+	if _, err := rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id}); status.Code(err) != codes.NotFound {
+		t.Errorf("status after removal: %v, want NotFound", err)
+	}
+	if veths, netns, _, leases := d.netSettled(func(v, n, _, l int) bool { return v == veths0 && n == 0 && l == 0 }); veths != veths0 || netns != 0 || leases != 0 {
+		t.Errorf("left: %d veths, %d namespaces, %d leases", veths, netns, leases)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), filepath.Join(d.state, "cri")) {
+		t.Errorf("pinned namespaces left under %s", filepath.Join(d.state, "cri"))
+	}
+	// Bad input leaves nothing either.
+	for _, bad := range []*runtimeapi.PodSandboxConfig{
+		{Metadata: &runtimeapi.PodSandboxMetadata{Name: "x"}},
+		{Metadata: &runtimeapi.PodSandboxMetadata{Name: "x", Namespace: "n", Uid: "u"}, Windows: &runtimeapi.WindowsPodSandboxConfig{}},
+		{Metadata: &runtimeapi.PodSandboxMetadata{Name: "x", Namespace: "n", Uid: "u"}, Hostname: strings.Repeat("h", 100)},
+	} {
+		if _, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: bad}); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("RunPodSandbox(%v): %v, want InvalidArgument", bad, err)
+		}
+	}
+	if list, _ := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{}); len(list.GetItems()) != 0 {
+		t.Errorf("sandboxes left by refused runs: %+v", list.Items)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.state, "cri", "sandboxes")); len(ents) != 0 {
+		t.Errorf("sandbox directories left: %d", len(ents))
 	}
 }

@@ -1,0 +1,45 @@
+package cri
+
+import (
+	"context"
+	"os"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/metadata"
+	"github.com/berth-dev/berth/internal/nspin"
+)
+
+// RemovePodSandbox stops a sandbox if needed and removes it with its
+// namespaces and files; an unknown sandbox is no error.
+func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePodSandboxRequest) (*runtimeapi.RemovePodSandboxResponse, error) {
+	sb, err := s.getSandbox(req.GetPodSandboxId())
+	if errdefs.IsNotFound(err) {
+		return &runtimeapi.RemovePodSandboxResponse{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.stopSandbox(ctx, &sb); err != nil {
+		return nil, err
+	}
+	for _, p := range []string{s.utsPath(sb.ID), s.ipcPath(sb.ID)} {
+		if err := nspin.Unpin(p); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.RemoveAll(s.sandboxDir(sb.ID)); err != nil {
+		return nil, err
+	}
+	err = s.Meta.Update(func(tx *metadata.Tx) error {
+		if id, err := sandboxNames.Get(tx, sb.Name); err == nil && id == sb.ID {
+			sandboxNames.Delete(tx, sb.Name)
+		}
+		return sandboxes.Delete(tx, sb.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &runtimeapi.RemovePodSandboxResponse{}, nil
+}
