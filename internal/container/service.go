@@ -47,8 +47,8 @@ type Service struct {
 	// networks (the CRI's pod sandboxes), which recovery must not take
 	// for leftovers.
 	NetworkOwners func() []string
-	Events   *events.Hub
-	Log      *slog.Logger
+	Events        *events.Hub
+	Log           *slog.Logger
 
 	Root     string            // /var/lib/berth: containers/<id>/ (logs, hosts files)
 	State    string            // /run/berth: containers/<id>/ (bundle), shims/<id>/
