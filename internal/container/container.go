@@ -65,6 +65,21 @@ type Container struct {
 	Endpoints map[string]*nettypes.EndpointSettings `json:"endpoints,omitempty"`
 	// Net is the started container's networking (nil when stopped).
 	Net *NetState `json:"net,omitempty"`
+	// Pod places the container in a CRI pod sandbox's namespaces.
+	Pod *Pod `json:"pod,omitempty"`
+	// CRILogPath, if set, is where the container's log goes, in the CRI
+	// format (the kubelet chooses it), instead of the json-file log.
+	CRILogPath string `json:"criLogPath,omitempty"`
+}
+
+// Pod is a CRI pod sandbox as its containers join it: pinned namespaces
+// ("" for the node's) and the pod's hostname, hosts and resolv.conf files.
+type Pod struct {
+	SandboxID string `json:"sandboxID"`
+	NetNS     string `json:"netns,omitempty"`
+	IPC       string `json:"ipc,omitempty"`
+	UTS       string `json:"uts,omitempty"`
+	Files     string `json:"files"`
 }
 
 // Mount is one bind or volume of a container.

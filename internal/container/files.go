@@ -13,6 +13,11 @@ import (
 // writeFiles writes the container's /etc/hostname, /etc/hosts and
 // /etc/resolv.conf into its data directory (bind-mounted by the spec).
 func (s *Service) writeFiles(c *Container) (hostname, hosts, resolv string, err error) {
+	if c.Pod != nil {
+		// The pod's, shared by its containers.
+		d := c.Pod.Files
+		return filepath.Join(d, "hostname"), filepath.Join(d, "hosts"), filepath.Join(d, "resolv.conf"), nil
+	}
 	dir := s.dataDir(c.ID)
 	hostname = filepath.Join(dir, "hostname")
 	hosts = filepath.Join(dir, "hosts")

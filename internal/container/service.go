@@ -138,6 +138,14 @@ func (s *Service) LogPath(id string) string {
 	return filepath.Join(s.dataDir(id), id+"-json.log")
 }
 
+// logTarget is where and how a container's shim writes its log.
+func (s *Service) logTarget(c *Container) (path, format string) {
+	if c.CRILogPath != "" {
+		return c.CRILogPath, "cri"
+	}
+	return s.LogPath(c.ID), "json-file"
+}
+
 // Get resolves a full ID, a unique ID prefix or a name.
 func (s *Service) Get(term string) (*Container, error) {
 	var c Container
@@ -221,6 +229,9 @@ type CreateOptions struct {
 	Config           *container.Config
 	HostConfig       *container.HostConfig
 	NetworkingConfig *nettypes.NetworkingConfig
+	// Pod and CRILogPath: see Container (the CRI's containers).
+	Pod        *Pod
+	CRILogPath string
 }
 
 // Create records a container and prepares its writable layer. Nothing runs
@@ -234,6 +245,10 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 	}
 	if err := checkHostConfig(opts.HostConfig); err != nil {
 		return nil, err
+	}
+	if opts.Pod != nil {
+		// The pod's namespaces take the place of the network mode.
+		opts.HostConfig.NetworkMode = "none"
 	}
 	if m := opts.HostConfig.NetworkMode; m == "" || m == "default" {
 		opts.HostConfig.NetworkMode = network.DefaultName
@@ -274,7 +289,7 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 		Mounts: mounts,
 		ID:     newID(), Name: name, Image: img.ID.String(), ImageRef: opts.Config.Image, Created: time.Now().UTC(),
 		Config: opts.Config, HostConfig: opts.HostConfig, Runtime: rt, State: State{Status: StatusCreated},
-		Endpoints: endpoints,
+		Endpoints: endpoints, Pod: opts.Pod, CRILogPath: opts.CRILogPath,
 	}
 	if c.Config.Hostname == "" {
 		c.Config.Hostname = c.ID[:12]

@@ -93,12 +93,18 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 	if err := os.MkdirAll(sd, 0o700); err != nil {
 		return err
 	}
+	logPath, logFormat := s.logTarget(c)
+	if logFormat == "cri" {
+		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+			return fmt.Errorf("start %s: log directory: %w", c.ID[:12], err)
+		}
+	}
 	var launch sync.WaitGroup
 	var launchErr error
 	launch.Go(func() {
 		launchErr = shim.Launch(shim.LaunchOptions{
 			Binary: s.Shim, ID: c.ID, Bundle: bundle, Runtime: s.Runtimes[c.Runtime], RuntimeRoot: s.runtimeRoot(),
-			StateDir: sd, LogPath: s.LogPath(c.ID), LogMaxSize: maxSize, LogMaxFiles: maxFile,
+			StateDir: sd, LogPath: logPath, LogFormat: logFormat, LogMaxSize: maxSize, LogMaxFiles: maxFile,
 			TTY: c.Config.Tty, Stdin: c.Config.OpenStdin, ShimLog: filepath.Join(sd, "shim.log"),
 			RunOnStart: true,
 		})
@@ -261,6 +267,20 @@ func (s *Service) specOptions(c *Container, rootfs, hostname, hosts, resolv stri
 	}
 	if c.Net != nil {
 		o.NetNSPath = c.Net.NetNS
+	}
+	if p := c.Pod; p != nil {
+		// The pod's namespaces; "" is the node's.
+		o.NetworkMode, o.NetNSPath = "host", ""
+		if p.NetNS != "" {
+			o.NetworkMode, o.NetNSPath = "", p.NetNS
+		}
+		o.IPCMode, o.UTSMode = "host", "host"
+		if p.IPC != "" {
+			o.IPCMode = "container:" + p.IPC
+		}
+		if p.UTS != "" {
+			o.UTSMode = "container:" + p.UTS
+		}
 	}
 	// container:<id> modes join the namespace of that container's process.
 	for _, ns := range []struct {

@@ -6,6 +6,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	ctr "github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/metadata"
 	"github.com/berth-dev/berth/internal/nspin"
@@ -23,6 +24,17 @@ func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePod
 	}
 	if err := s.stopSandbox(ctx, &sb); err != nil {
 		return nil, err
+	}
+	if s.Containers != nil {
+		list, err := s.criContainers(sb.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range list {
+			if err := s.Containers.Remove(ctx, c.ID, ctr.RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
+				return nil, err
+			}
+		}
 	}
 	for _, p := range []string{s.utsPath(sb.ID), s.ipcPath(sb.ID)} {
 		if err := nspin.Unpin(p); err != nil {

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	ctr "github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/gc"
 	"github.com/berth-dev/berth/internal/images"
@@ -40,6 +41,7 @@ type Server struct {
 
 	Meta           *metadata.DB
 	Images         *images.Service
+	Containers     *ctr.Service
 	GC             *gc.Collector // run after image removals
 	Networks       *network.Manager
 	Log            *slog.Logger
@@ -134,3 +136,5 @@ func toStatus(err error) error {
 	}
 	return status.Error(code, err.Error())
 }
+
+func notFound(format string, args ...any) error { return errdefs.NotFound(format, args...) }

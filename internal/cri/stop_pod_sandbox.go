@@ -5,6 +5,7 @@ import (
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	ctr "github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
 )
 
@@ -26,6 +27,21 @@ func (s *Server) StopPodSandbox(ctx context.Context, req *runtimeapi.StopPodSand
 }
 
 func (s *Server) stopSandbox(ctx context.Context, sb *sandbox) error {
+	// Its containers first: the pod's namespaces are theirs.
+	if s.Containers != nil {
+		list, err := s.criContainers(sb.ID)
+		if err != nil {
+			return err
+		}
+		for _, c := range list {
+			if c.State.Running() {
+				zero := 0
+				if err := s.Containers.Stop(ctx, c.ID, &zero, ""); err != nil && err != ctr.ErrNotModified {
+					return err
+				}
+			}
+		}
+	}
 	if !sb.Ready && len(sb.Attachments) == 0 {
 		return nil
 	}

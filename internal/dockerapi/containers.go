@@ -232,6 +232,9 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
 	out := []container.Summary{}
 	for i := range list {
 		c := &list[i]
+		if c.Pod != nil {
+			continue // the CRI's (Kubernetes') containers: crictl ps shows them
+		}
 		if !all && !c.State.Running() && c.State.Status != ctr.StatusRestarting && len(f["status"]) == 0 {
 			continue
 		}

@@ -223,3 +223,132 @@ func TestCRIPodSandbox(t *testing.T) {
 		t.Errorf("sandbox directories left: %d", len(ents))
 	}
 }
+
+// TestCRIContainers: the kubelet's path through a pod — pull, run the
+// sandbox, create and start a container in it, exec, logs in the CRI
+// format, host port, stop, remove — the way crictl runp/create/start/
+// exec/logs/stopp/rmp drive it.
+func TestCRIContainers(t *testing.T) {
+	r := reg.Start(t)
+	ref := r.Ref("cri/busybox:1")
+	reg.Push(t, ref, reg.BusyboxImage(t))
+	d := startDaemon(t, "")
+	rt, im := d.criClients(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := im.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}}); err != nil {
+		t.Fatal(err)
+	}
+	logDir := t.TempDir()
+	hostPort := freePort(t)
+	pcfg := &runtimeapi.PodSandboxConfig{
+		Metadata:     &runtimeapi.PodSandboxMetadata{Name: "web", Namespace: "default", Uid: "u-2"},
+		Hostname:     "webpod",
+		LogDirectory: logDir,
+		PortMappings: []*runtimeapi.PortMapping{{ContainerPort: 80, HostPort: int32(hostPort)}},
+		Linux: &runtimeapi.LinuxPodSandboxConfig{SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER, Ipc: runtimeapi.NamespaceMode_POD}}},
+	}
+	pod, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: pcfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccfg := &runtimeapi.ContainerConfig{
+		Metadata:    &runtimeapi.ContainerMetadata{Name: "httpd"},
+		Image:       &runtimeapi.ImageSpec{Image: ref},
+		Command:     []string{"sh", "-c", "echo started; echo oops >&2; mkdir -p /www; echo from-pod > /www/index.html; exec httpd -f -p 80 -h /www"},
+		Envs:        []*runtimeapi.KeyValue{{Key: "GREETING", Value: "hello"}},
+		Labels:      map[string]string{"tier": "front"},
+		Annotations: map[string]string{"note": "x"},
+		LogPath:     "httpd/0.log",
+		Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+			NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER, Ipc: runtimeapi.NamespaceMode_POD}}},
+	}
+	cr, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, Config: ccfg, SandboxConfig: pcfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cr.ContainerId
+	if _, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, Config: ccfg, SandboxConfig: pcfg}); status.Code(err) != codes.AlreadyExists {
+		t.Errorf("second CreateContainer with the same name: %v, want AlreadyExists", err)
+	}
+	if st, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id}); err != nil || st.Status.State != runtimeapi.ContainerState_CONTAINER_CREATED {
+		t.Errorf("after create: %+v %v", st, err)
+	}
+	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
+	if err != nil || st.Status.State != runtimeapi.ContainerState_CONTAINER_RUNNING || st.Status.Labels["tier"] != "front" || st.Status.Annotations["note"] != "x" ||
+		st.Status.Metadata.Name != "httpd" || st.Status.LogPath != filepath.Join(logDir, "httpd/0.log") {
+		t.Fatalf("after start: %+v %v", st, err)
+	}
+	// The container is in the pod's namespaces: its hostname, its address.
+	ex, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", "hostname; echo $GREETING; echo err >&2; exit 7"}, Timeout: 10})
+	if err != nil || string(ex.Stdout) != "webpod\nhello\n" || string(ex.Stderr) != "err\n" || ex.ExitCode != 7 {
+		t.Errorf("ExecSync: %+v %v", ex, err)
+	}
+	if got := fetch(t, fmt.Sprintf("http://127.0.0.1:%d/", hostPort)); got != "from-pod" {
+		t.Errorf("pod host port: %q", got)
+	}
+	// Logs in the CRI format at the kubelet's path.
+	b, err := os.ReadFile(filepath.Join(logDir, "httpd/0.log"))
+	if err != nil || !strings.Contains(string(b), " stdout F started\n") || !strings.Contains(string(b), " stderr F oops\n") {
+		t.Errorf("CRI log: %v: %q", err, b)
+	}
+	// Kubernetes' containers are kept apart from Docker's.
+	if out := d.berth("ps", "-aq"); strings.TrimSpace(out) != "" {
+		t.Errorf("berth ps shows the CRI's container: %q", out)
+	}
+	list, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{PodSandboxId: pod.PodSandboxId}})
+	if err != nil || len(list.Containers) != 1 || list.Containers[0].Id != id {
+		t.Errorf("ListContainers: %+v %v", list, err)
+	}
+	if _, err := rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 2}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
+	if err != nil || st.Status.State != runtimeapi.ContainerState_CONTAINER_EXITED || st.Status.FinishedAt == 0 || st.Status.Reason == "" {
+		t.Errorf("after stop: %+v %v", st, err)
+	}
+	if _, err := rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id}); err != nil {
+		t.Errorf("second StopContainer: %v", err)
+	}
+	if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
+		t.Errorf("second RemoveContainer: %v", err)
+	}
+	if _, err := rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id}); status.Code(err) != codes.NotFound {
+		t.Errorf("status after removal: %v", err)
+	}
+	// A container left in the pod goes with RemovePodSandbox.
+	ccfg.Metadata.Name, ccfg.Command = "sleeper", []string{"sleep", "600"}
+	cr2, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, Config: ccfg, SandboxConfig: pcfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: cr2.ContainerId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: pod.PodSandboxId}); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{}); len(list.GetContainers()) != 0 {
+		t.Errorf("containers left after RemovePodSandbox: %+v", list.Containers)
+	}
+	// Bad input.
+	if _, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: "nosuch", Config: ccfg}); status.Code(err) != codes.NotFound {
+		t.Errorf("CreateContainer in an unknown pod: %v", err)
+	}
+	if _, err := rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: "nosuch"}); status.Code(err) != codes.NotFound {
+		t.Errorf("StartContainer of an unknown container: %v", err)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), d.state) {
+		t.Errorf("mounts left under %s", d.state)
+	}
+}

@@ -1,0 +1,46 @@
+package cri
+
+import (
+	"context"
+	"encoding/json"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// ContainerStatus reports a container's state, times, exit and mounts.
+func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
+	c, err := s.getContainer(req.GetContainerId())
+	if err != nil {
+		return nil, err
+	}
+	st := &runtimeapi.ContainerStatus{
+		Id: c.ID, Metadata: criMetadata(c), State: criState(c), CreatedAt: c.Created.UnixNano(),
+		Image: &runtimeapi.ImageSpec{Image: c.Config.Labels[labelImage]}, ImageRef: c.Image,
+		Labels: criLabels(c), Annotations: criAnnotations(c), LogPath: c.CRILogPath,
+	}
+	if !c.State.StartedAt.IsZero() {
+		st.StartedAt = c.State.StartedAt.UnixNano()
+	}
+	if st.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+		st.FinishedAt = c.State.FinishedAt.UnixNano()
+		st.ExitCode = int32(c.State.ExitCode)
+		switch {
+		case c.State.OOMKilled:
+			st.Reason = "OOMKilled"
+		case c.State.ExitCode == 0:
+			st.Reason = "Completed"
+		default:
+			st.Reason = "Error"
+		}
+		st.Message = c.State.Error
+	}
+	for _, m := range c.Mounts {
+		st.Mounts = append(st.Mounts, &runtimeapi.Mount{ContainerPath: m.Destination, HostPath: m.Source, Readonly: m.ReadOnly})
+	}
+	resp := &runtimeapi.ContainerStatusResponse{Status: st}
+	if req.GetVerbose() {
+		b, _ := json.Marshal(map[string]any{"pid": c.State.Pid, "sandboxID": c.Pod.SandboxID, "runtime": c.Runtime})
+		resp.Info = map[string]string{"info": string(b)}
+	}
+	return resp, nil
+}
