@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/shim"
 )
 
 // runtime runs the container's OCI runtime directly (pause, resume).
@@ -86,4 +87,21 @@ func (s *Service) Prune(ctx context.Context) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// ReopenLog makes a running container's shim reopen its log file (after
+// the kubelet rotated it).
+func (s *Service) ReopenLog(term string) error {
+	c, err := s.Get(term)
+	if err != nil {
+		return err
+	}
+	if !c.State.Running() {
+		return errdefs.FailedPrecondition("container %s is not running", c.ID[:12])
+	}
+	cl, err := shim.Dial(s.shimDir(c.ID))
+	if err != nil {
+		return err
+	}
+	return cl.ReopenLog()
 }

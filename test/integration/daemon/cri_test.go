@@ -296,6 +296,36 @@ func TestCRIContainers(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), " stdout F started\n") || !strings.Contains(string(b), " stderr F oops\n") {
 		t.Errorf("CRI log: %v: %q", err, b)
 	}
+	// Stats and resource updates.
+	cs, err := rt.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: id})
+	if err != nil || cs.Stats.Memory.GetUsageBytes().GetValue() == 0 || cs.Stats.Attributes.Id != id {
+		t.Errorf("ContainerStats: %+v %v", cs, err)
+	}
+	if ls, err := rt.ListContainerStats(ctx, &runtimeapi.ListContainerStatsRequest{}); err != nil || len(ls.Stats) != 1 {
+		t.Errorf("ListContainerStats: %+v %v", ls, err)
+	}
+	if _, err := rt.UpdateContainerResources(ctx, &runtimeapi.UpdateContainerResourcesRequest{ContainerId: id,
+		Linux: &runtimeapi.LinuxContainerResources{MemoryLimitInBytes: 96 << 20}}); err != nil {
+		t.Errorf("UpdateContainerResources: %v", err)
+	} else {
+		// cgroup v1 here: the container sees its own memory cgroup.
+		ex, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"}, Timeout: 10})
+		if got := strings.TrimSpace(string(ex.GetStdout())); err != nil || got != fmt.Sprint(96<<20) {
+			t.Errorf("memory limit after update: %q %v", got, err)
+		}
+	}
+	// The kubelet rotates the log: after ReopenContainerLog the output
+	// goes to a new file at the same path.
+	logFile := filepath.Join(logDir, "httpd/0.log")
+	if err := os.Rename(logFile, logFile+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.ReopenContainerLog(ctx, &runtimeapi.ReopenContainerLogRequest{ContainerId: id}); err != nil {
+		t.Errorf("ReopenContainerLog: %v", err)
+	}
+	if _, err := os.Stat(logFile); err != nil {
+		t.Errorf("no new log file after ReopenContainerLog: %v", err)
+	}
 	// Kubernetes' containers are kept apart from Docker's.
 	if out := d.berth("ps", "-aq"); strings.TrimSpace(out) != "" {
 		t.Errorf("berth ps shows the CRI's container: %q", out)
