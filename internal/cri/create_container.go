@@ -64,7 +64,7 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		Tty: cfg.Tty, OpenStdin: cfg.Stdin, StdinOnce: cfg.StdinOnce, Labels: labels,
 	}
 	for _, kv := range cfg.Envs {
-		cc.Env = append(cc.Env, kv.Key+"="+kv.Value)
+		cc.Env = append(cc.Env, kv.Key+"="+string(kv.Value))
 	}
 	hc := &container.HostConfig{}
 	for _, m := range cfg.Mounts {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/cri-streaming/pkg/streaming"
 
 	ctr "github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -54,7 +56,9 @@ type Server struct {
 	// Network is the berth network pods join (default: the default one).
 	Network string
 
-	grpc *grpc.Server
+	grpc       *grpc.Server
+	stream     streaming.Server
+	streamHTTP *http.Server
 
 	fsMu    sync.Mutex
 	fsAt    time.Time
@@ -83,6 +87,10 @@ func (s *Server) Serve(path string) error {
 		l.Close()
 		return err
 	}
+	if err := s.startStreaming(); err != nil {
+		l.Close()
+		return err
+	}
 	s.grpc = grpc.NewServer(grpc.UnaryInterceptor(s.intercept), grpc.MaxRecvMsgSize(16<<20), grpc.MaxSendMsgSize(16<<20))
 	runtimeapi.RegisterRuntimeServiceServer(s.grpc, s)
 	runtimeapi.RegisterImageServiceServer(s.grpc, s)
@@ -93,6 +101,9 @@ func (s *Server) Serve(path string) error {
 func (s *Server) Stop() {
 	if s.grpc != nil {
 		s.grpc.Stop()
+	}
+	if s.streamHTTP != nil {
+		s.streamHTTP.Close()
 	}
 }
 

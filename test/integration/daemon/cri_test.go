@@ -257,7 +257,7 @@ func TestCRIContainers(t *testing.T) {
 		Metadata:    &runtimeapi.ContainerMetadata{Name: "httpd"},
 		Image:       &runtimeapi.ImageSpec{Image: ref},
 		Command:     []string{"sh", "-c", "echo started; echo oops >&2; mkdir -p /www; echo from-pod > /www/index.html; exec httpd -f -p 80 -h /www"},
-		Envs:        []*runtimeapi.KeyValue{{Key: "GREETING", Value: "hello"}},
+		Envs:        []*runtimeapi.KeyValue{{Key: "GREETING", Value: []byte("hello")}},
 		Labels:      map[string]string{"tier": "front"},
 		Annotations: map[string]string{"note": "x"},
 		LogPath:     "httpd/0.log",
@@ -380,5 +380,98 @@ func TestCRIContainers(t *testing.T) {
 	}
 	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), d.state) {
 		t.Errorf("mounts left under %s", d.state)
+	}
+}
+
+// crictlBin is crictl from cri-tools (make conformance-cri-build).
+func crictlBin(t *testing.T) string {
+	for _, p := range []string{os.Getenv("CRICTL"), "/opt/cri-tools/bin/crictl"} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	if p, err := exec.LookPath("crictl"); err == nil {
+		return p
+	}
+	t.Skip("crictl not installed: make conformance-cri-build builds it")
+	return ""
+}
+
+// TestCrictlScenario is the documented crictl session: runp, pull,
+// create, start, exec (streamed and sync), logs, port-forward, stop,
+// stopp, rmp.
+func TestCrictlScenario(t *testing.T) {
+	bin := crictlBin(t)
+	r := reg.Start(t)
+	ref := r.Ref("cri/busybox:1")
+	reg.Push(t, ref, reg.BusyboxImage(t))
+	d := startDaemon(t, "")
+	ep := "unix://" + filepath.Join(d.state, "cri.sock")
+	crictl := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, append([]string{"--runtime-endpoint", ep, "--image-endpoint", ep, "--timeout", "30s"}, args...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output() // stderr has crictl's config warnings
+		if err != nil {
+			t.Fatalf("crictl %s: %v\n%s%s\ndaemon log:\n%s", strings.Join(args, " "), err, out, stderr.String(), tail(d.log.String(), 2000))
+		}
+		return strings.TrimSpace(string(out))
+	}
+	dir := t.TempDir()
+	podJSON := filepath.Join(dir, "pod.json")
+	ctrJSON := filepath.Join(dir, "ctr.json")
+	os.WriteFile(podJSON, []byte(`{"metadata":{"name":"demo","namespace":"default","uid":"demo-uid","attempt":1},
+		"hostname":"demo","log_directory":"`+filepath.Join(dir, "logs")+`","linux":{}}`), 0o644)
+	os.WriteFile(ctrJSON, []byte(`{"metadata":{"name":"web"},"image":{"image":"`+ref+`"},
+		"command":["sh","-c","echo hello-log; mkdir -p /www; echo served > /www/index.html; exec httpd -f -p 8080 -h /www"],
+		"log_path":"web.log","linux":{}}`), 0o644)
+
+	crictl("pull", ref)
+	pod := crictl("runp", podJSON)
+	ctr := crictl("create", pod, ctrJSON, podJSON)
+	crictl("start", ctr)
+	if out := crictl("ps", "-q"); !strings.Contains(out, ctr) {
+		t.Errorf("crictl ps: %q", out)
+	}
+	if out := crictl("pods", "-q"); !strings.Contains(out, pod) {
+		t.Errorf("crictl pods: %q", out)
+	}
+	if out := crictl("exec", ctr, "sh", "-c", "hostname; echo streamed"); out != "demo\nstreamed" {
+		t.Errorf("crictl exec (streaming): %q", out)
+	}
+	if out := crictl("exec", "-s", ctr, "echo", "sync"); out != "sync" {
+		t.Errorf("crictl exec -s: %q", out)
+	}
+	// A failing command's exit code comes back through the stream.
+	cmd := exec.Command(bin, "--runtime-endpoint", ep, "exec", ctr, "sh", "-c", "exit 3")
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Errorf("crictl exec of a failing command succeeded")
+	} else if !strings.Contains(string(out), "exit code 3") {
+		t.Errorf("crictl exec exit: %v: %s", err, out)
+	}
+	if out := crictl("logs", ctr); !strings.Contains(out, "hello-log") {
+		t.Errorf("crictl logs: %q", out)
+	}
+	// port-forward a local port to the pod's 8080.
+	local := freePort(t)
+	pf := exec.Command(bin, "--runtime-endpoint", ep, "port-forward", pod, fmt.Sprintf("%d:8080", local))
+	if err := pf.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { pf.Process.Kill(); pf.Wait() }()
+	if got := fetch(t, fmt.Sprintf("http://127.0.0.1:%d/", local)); got != "served" {
+		t.Errorf("port-forward: %q", got)
+	}
+	crictl("stop", ctr)
+	crictl("rm", ctr)
+	crictl("stopp", pod)
+	crictl("rmp", pod)
+	if out := crictl("pods", "-q"); out != "" {
+		t.Errorf("pods left: %q", out)
 	}
 }
