@@ -24,6 +24,7 @@ import (
 
 	ctr "github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/events"
 	"github.com/berth-dev/berth/internal/gc"
 	"github.com/berth-dev/berth/internal/images"
 	"github.com/berth-dev/berth/internal/metadata"
@@ -44,6 +45,7 @@ type Server struct {
 	Meta           *metadata.DB
 	Images         *images.Service
 	Containers     *ctr.Service
+	Events         *events.Hub
 	GC             *gc.Collector // run after image removals
 	Networks       *network.Manager
 	Log            *slog.Logger

@@ -264,6 +264,23 @@ func TestCRIContainers(t *testing.T) {
 		Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
 			NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER, Ipc: runtimeapi.NamespaceMode_POD}}},
 	}
+	evctx, evcancel := context.WithCancel(ctx)
+	defer evcancel()
+	evs, err := rt.GetContainerEvents(evctx, &runtimeapi.GetEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan *runtimeapi.ContainerEventResponse, 16)
+	go func() {
+		for {
+			e, err := evs.Recv()
+			if err != nil {
+				close(events)
+				return
+			}
+			events <- e
+		}
+	}()
 	cr, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, Config: ccfg, SandboxConfig: pcfg})
 	if err != nil {
 		t.Fatal(err)
@@ -295,6 +312,21 @@ func TestCRIContainers(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(logDir, "httpd/0.log"))
 	if err != nil || !strings.Contains(string(b), " stdout F started\n") || !strings.Contains(string(b), " stderr F oops\n") {
 		t.Errorf("CRI log: %v: %q", err, b)
+	}
+	// The evented PLEG sees the creation and the start.
+	for _, want := range []runtimeapi.ContainerEventType{runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT} {
+		select {
+		case e := <-events:
+			if e == nil || e.ContainerId != id || e.ContainerEventType != want || e.PodSandboxStatus.GetId() != pod.PodSandboxId {
+				t.Errorf("container event: %+v, want %v", e, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("no %v event", want)
+		}
+	}
+	ps, err := rt.PodSandboxStats(ctx, &runtimeapi.PodSandboxStatsRequest{PodSandboxId: pod.PodSandboxId})
+	if err != nil || len(ps.Stats.Linux.Containers) != 1 || ps.Stats.Linux.Memory.UsageBytes.Value == 0 {
+		t.Errorf("PodSandboxStats: %+v %v", ps, err)
 	}
 	// Stats and resource updates.
 	cs, err := rt.ContainerStats(ctx, &runtimeapi.ContainerStatsRequest{ContainerId: id})
