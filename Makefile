@@ -90,5 +90,6 @@ clean:
 	rm -rf bin
 
 help:
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+	@grep -hE '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 include scripts/oci-conformance/conformance.mk
+include scripts/cri-conformance/conformance.mk

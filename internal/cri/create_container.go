@@ -96,6 +96,14 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if err := applyLinux(cc, hc, cfg.GetLinux()); err != nil {
 		return nil, err
 	}
+	// The pod's sysctls apply to each of its containers (they share the
+	// namespaces the sysctls belong to).
+	if sysctls := pcfg.GetLinux().GetSysctls(); len(sysctls) > 0 {
+		hc.Sysctls = map[string]string{}
+		for k, v := range sysctls {
+			hc.Sysctls[k] = v
+		}
+	}
 	pod := &ctr.Pod{SandboxID: sb.ID, NetNS: s.netnsPath(&sb), Files: s.sandboxDir(sb.ID)}
 	if namespaceOptions(pcfg).GetIpc() != runtimeapi.NamespaceMode_NODE {
 		pod.IPC = s.ipcPath(sb.ID)
@@ -156,7 +164,14 @@ func applyLinux(cc *container.Config, hc *container.HostConfig, l *runtimeapi.Li
 	if sc.GetNoNewPrivs() {
 		hc.SecurityOpt = append(hc.SecurityOpt, "no-new-privileges")
 	}
+	// The CRI's default is no seccomp profile: the kubelet asks for
+	// RuntimeDefault when the pod wants it.
 	switch p := sc.GetSeccomp(); p.GetProfileType() {
+	case runtimeapi.SecurityProfile_RuntimeDefault:
+		if p != nil {
+			break // berth's default profile
+		}
+		hc.SecurityOpt = append(hc.SecurityOpt, "seccomp=unconfined")
 	case runtimeapi.SecurityProfile_Unconfined:
 		hc.SecurityOpt = append(hc.SecurityOpt, "seccomp=unconfined")
 	case runtimeapi.SecurityProfile_Localhost:

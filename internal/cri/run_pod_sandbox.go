@@ -75,9 +75,11 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		return nil, err
 	}
 	undo = append(undo, func() { os.RemoveAll(dir) })
+	// The kubelet names the pod's host; without a name the pod has the
+	// node's, as in containerd.
 	hostname := cfg.GetHostname()
-	if hostname == "" && !sb.HostNetwork {
-		hostname = md.Name
+	if hostname == "" {
+		hostname, _ = os.Hostname()
 	}
 	if !sb.HostNetwork {
 		// A pod on the node's network has the node's hostname too.
