@@ -22,5 +22,8 @@ func main() {
 	// plenty for a process that mostly sleeps in the poller.
 	debug.SetGCPercent(25)
 	runtime.GOMAXPROCS(1)
+	if len(os.Args) == 2 && os.Args[1] == "pause" {
+		os.Exit(shim.Pause())
+	}
 	os.Exit(shim.Main(os.Args[1:], version))
 }

@@ -79,6 +79,7 @@ type Pod struct {
 	NetNS     string `json:"netns,omitempty"`
 	IPC       string `json:"ipc,omitempty"`
 	UTS       string `json:"uts,omitempty"`
+	PID       string `json:"pid,omitempty"` // the pod's shared PID namespace, if any
 	Files     string `json:"files"`
 }
 

@@ -248,6 +248,7 @@ func (s *Service) specOptions(c *Container, rootfs, hostname, hosts, resolv stri
 		NetworkMode: string(h.NetworkMode), IPCMode: string(h.IpcMode), PIDMode: string(h.PidMode), UTSMode: string(h.UTSMode),
 		CgroupParent: h.CgroupParent, GroupAdd: h.GroupAdd, Labels: cf.Labels,
 		HostsPath: hosts, HostnamePath: hostname, ResolvConfPath: resolv, Rootfs: rootfs,
+		MaskedPaths: h.MaskedPaths, ReadonlyPaths: h.ReadonlyPaths,
 	}
 	if h.Init != nil {
 		o.Init = *h.Init
@@ -280,6 +281,9 @@ func (s *Service) specOptions(c *Container, rootfs, hostname, hosts, resolv stri
 		}
 		if p.UTS != "" {
 			o.UTSMode = "container:" + p.UTS
+		}
+		if p.PID != "" {
+			o.PIDMode = "container:" + p.PID
 		}
 	}
 	// container:<id> modes join the namespace of that container's process.

@@ -111,6 +111,12 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	if !sb.HostNetwork {
 		pod.UTS = s.utsPath(sb.ID)
 	}
+	if cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetPid() == runtimeapi.NamespaceMode_POD && cfg.GetLinux().GetSecurityContext().GetNamespaceOptions() != nil {
+		if sb.PausePid <= 0 {
+			return nil, errdefs.FailedPrecondition("pod %s has no shared PID namespace", sb.ID[:12])
+		}
+		pod.PID = fmt.Sprintf("/proc/%d/ns/pid", sb.PausePid)
+	}
 	var logPath string
 	if dir := pcfg.GetLogDirectory(); dir != "" && cfg.GetLogPath() != "" {
 		logPath = filepath.Join(dir, cfg.LogPath)
@@ -137,12 +143,13 @@ func applyLinux(cc *container.Config, hc *container.HostConfig, l *runtimeapi.Li
 		case runtimeapi.NamespaceMode_NODE:
 			hc.PidMode = "host"
 		case runtimeapi.NamespaceMode_POD:
-			return errdefs.NotImplemented("a PID namespace shared by the pod is not supported yet")
+			// The pod's: CreateContainer joins it.
 		case runtimeapi.NamespaceMode_TARGET:
 			return errdefs.NotImplemented("a PID namespace shared with a target container is not supported yet")
 		}
 	}
 	hc.Privileged = sc.GetPrivileged()
+	hc.MaskedPaths, hc.ReadonlyPaths = sc.GetMaskedPaths(), sc.GetReadonlyPaths()
 	hc.ReadonlyRootfs = sc.GetReadonlyRootfs()
 	hc.CapAdd = sc.GetCapabilities().GetAddCapabilities()
 	hc.CapDrop = sc.GetCapabilities().GetDropCapabilities()

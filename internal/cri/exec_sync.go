@@ -7,6 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	ctr "github.com/berth-dev/berth/internal/container"
@@ -40,7 +43,12 @@ func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) 
 	stream := &collector{}
 	if err := s.Containers.StartExec(ctx, id, stream); err != nil {
 		if ctx.Err() != nil {
-			return nil, errdefs.Unavailable("exec in %s timed out after %ds", c.ID[:12], req.GetTimeout())
+			// The command outlived its timeout: it goes, as the kubelet
+			// expects of a probe.
+			if e, err := s.Containers.InspectExec(id); err == nil && e.Running && e.Pid > 0 {
+				unix.Kill(e.Pid, unix.SIGKILL)
+			}
+			return nil, status.Errorf(codes.DeadlineExceeded, "exec in %s: command timed out after %ds", c.ID[:12], req.GetTimeout())
 		}
 		return nil, err
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -37,9 +39,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	nsOpts := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions()
 	// Without options the defaults apply (shared network and IPC, a PID
 	// namespace per container); POD is the zero value of the enum.
-	if nsOpts != nil && nsOpts.GetPid() == runtimeapi.NamespaceMode_POD {
-		return nil, errdefs.NotImplemented("a PID namespace shared by the pod is not supported yet")
-	}
+	sharedPID := nsOpts != nil && nsOpts.GetPid() == runtimeapi.NamespaceMode_POD
 	if nsOpts.GetUsernsOptions() != nil && nsOpts.GetUsernsOptions().GetMode() == runtimeapi.NamespaceMode_POD {
 		return nil, errdefs.NotImplemented("user namespaces are not supported yet")
 	}
@@ -126,6 +126,14 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if err := s.writeSandboxFiles(&sb, cfg, hostname); err != nil {
 		return nil, err
 	}
+	if sharedPID {
+		pid, err := s.startPause()
+		if err != nil {
+			return nil, err
+		}
+		sb.PausePid = pid
+		undo = append(undo, func() { stopPause(pid) })
+	}
 	sb.Ready = true
 	if err := s.putSandbox(sb); err != nil {
 		return nil, err
@@ -192,4 +200,36 @@ func (s *Server) writeSandboxFiles(sb *sandbox, cfg *runtimeapi.PodSandboxConfig
 		}
 	}
 	return nil
+}
+
+// startPause starts the first process of a pod's shared PID namespace,
+// detached from berthd (its own session), and returns its pid.
+func (s *Server) startPause() (int, error) {
+	bin := s.Pause
+	if bin == "" {
+		bin = "berth-shim"
+	}
+	cmd := exec.Command(bin, "pause")
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: syscall.CLONE_NEWPID}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("pod PID namespace: start %s pause: %w", bin, err)
+	}
+	pid := cmd.Process.Pid
+	go cmd.Wait() // reaped while this daemon lives
+	return pid, nil
+}
+
+// stopPause ends a pod's PID namespace (all its processes go with its
+// first one).
+func stopPause(pid int) {
+	if pid <= 0 {
+		return
+	}
+	// The pid must still be a pause process: after a restart of the
+	// daemon it may have ended and the number be reused.
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err != nil || !strings.HasSuffix(string(b), "\x00pause\x00") {
+		return
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
 }

@@ -57,6 +57,9 @@ type Server struct {
 	State string
 	// Network is the berth network pods join (default: the default one).
 	Network string
+	// Pause is the berth-shim binary, run as `berth-shim pause` to hold a
+	// pod's shared PID namespace.
+	Pause string
 
 	grpc       *grpc.Server
 	stream     streaming.Server

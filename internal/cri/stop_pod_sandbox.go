@@ -42,6 +42,13 @@ func (s *Server) stopSandbox(ctx context.Context, sb *sandbox) error {
 			}
 		}
 	}
+	if sb.PausePid > 0 {
+		stopPause(sb.PausePid)
+		sb.PausePid = 0
+		if err := s.putSandbox(*sb); err != nil {
+			return err
+		}
+	}
 	if !sb.Ready && len(sb.Attachments) == 0 {
 		return nil
 	}

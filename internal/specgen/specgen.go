@@ -61,6 +61,9 @@ type Device struct {
 // Options are the user's choices, as docker run's flags and the Engine API's
 // HostConfig carry them.
 type Options struct {
+	// MaskedPaths and ReadonlyPaths, when set, replace the defaults
+	// (Docker's HostConfig fields, the CRI's security context).
+	MaskedPaths, ReadonlyPaths     []string
 	ID, Name, Hostname, Domainname string
 
 	Env []string
@@ -202,6 +205,12 @@ func Generate(img Image, opts Options) (*specs.Spec, error) {
 	if !opts.Privileged && !sec.unconfinedPaths {
 		s.Linux.MaskedPaths = append([]string(nil), defaultMaskedPaths...)
 		s.Linux.ReadonlyPaths = append([]string(nil), defaultReadonlyPaths...)
+		if opts.MaskedPaths != nil {
+			s.Linux.MaskedPaths = append([]string(nil), opts.MaskedPaths...)
+		}
+		if opts.ReadonlyPaths != nil {
+			s.Linux.ReadonlyPaths = append([]string(nil), opts.ReadonlyPaths...)
+		}
 	}
 	if s.Mounts, s.Linux.RootfsPropagation, err = mounts(opts, ns, sec); err != nil {
 		return nil, err
