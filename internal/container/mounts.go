@@ -89,6 +89,10 @@ func parseBind(b string) (Mount, error) {
 			switch opt {
 			case "ro":
 				m.ReadOnly = true
+			case "rro":
+				// Recursively read-only (mount_setattr): submounts too.
+				m.ReadOnly = true
+				m.Options = append(m.Options, "rro")
 			case "rw", "z", "Z", "":
 			case "nocopy":
 				m.NoCopy = true

@@ -291,7 +291,7 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 		Config: opts.Config, HostConfig: opts.HostConfig, Runtime: rt, State: State{Status: StatusCreated},
 		Endpoints: endpoints, Pod: opts.Pod, CRILogPath: opts.CRILogPath,
 	}
-	if c.Config.Hostname == "" {
+	if c.Config.Hostname == "" && c.Pod == nil { // a pod's containers have its UTS namespace
 		c.Config.Hostname = c.ID[:12]
 	}
 	if err := s.validate(c, images.Defaults(cfg)); err != nil {

@@ -3,6 +3,7 @@ package cri
 import (
 	"context"
 	"encoding/json"
+	"slices"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -35,7 +36,15 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		st.Message = c.State.Error
 	}
 	for _, m := range c.Mounts {
-		st.Mounts = append(st.Mounts, &runtimeapi.Mount{ContainerPath: m.Destination, HostPath: m.Source, Readonly: m.ReadOnly})
+		cm := &runtimeapi.Mount{ContainerPath: m.Destination, HostPath: m.Source, Readonly: m.ReadOnly,
+			RecursiveReadOnly: slices.Contains(m.Options, "rro")}
+		switch m.Propagation {
+		case "rslave", "slave":
+			cm.Propagation = runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER
+		case "rshared", "shared":
+			cm.Propagation = runtimeapi.MountPropagation_PROPAGATION_BIDIRECTIONAL
+		}
+		st.Mounts = append(st.Mounts, cm)
 	}
 	resp := &runtimeapi.ContainerStatusResponse{Status: st}
 	if req.GetVerbose() {

@@ -83,6 +83,15 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 		if m.Readonly {
 			opt = "ro"
 		}
+		if m.RecursiveReadOnly {
+			if !m.Readonly {
+				return nil, errdefs.InvalidArgument("mount %s: recursive read-only needs read-only", m.ContainerPath)
+			}
+			if m.Propagation != runtimeapi.MountPropagation_PROPAGATION_PRIVATE {
+				return nil, errdefs.InvalidArgument("mount %s: recursive read-only needs private propagation", m.ContainerPath)
+			}
+			opt = "rro"
+		}
 		switch m.Propagation {
 		case runtimeapi.MountPropagation_PROPAGATION_HOST_TO_CONTAINER:
 			opt += ",rslave"

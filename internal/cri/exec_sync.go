@@ -45,7 +45,7 @@ func (s *Server) ExecSync(ctx context.Context, req *runtimeapi.ExecSyncRequest) 
 		if ctx.Err() != nil {
 			// The command outlived its timeout: it goes, as the kubelet
 			// expects of a probe.
-			if e, err := s.Containers.InspectExec(id); err == nil && e.Running && e.Pid > 0 {
+			if e, err := s.Containers.InspectExec(id); err == nil && e.Pid > 0 {
 				unix.Kill(e.Pid, unix.SIGKILL)
 			}
 			return nil, status.Errorf(codes.DeadlineExceeded, "exec in %s: command timed out after %ds", c.ID[:12], req.GetTimeout())

@@ -38,9 +38,11 @@ func defaultMounts(o Options, ns nsInfo, sec securityOpts) ([]specs.Mount, error
 	}
 	switch {
 	case ns.ipcHost:
-		// The host's IPC namespace comes with the host's shm and queues.
+		// The host's IPC namespace comes with the host's shm and queues
+		// (an mqueue filesystem shows its IPC namespace's queues, and the
+		// host may have none mounted).
 		m = append(m,
-			specs.Mount{Destination: "/dev/mqueue", Type: "bind", Source: "/dev/mqueue", Options: []string{"rbind", "nosuid", "noexec", "nodev"}},
+			specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
 			specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "nosuid", "noexec", "nodev"}},
 		)
 	default:
