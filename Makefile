@@ -16,7 +16,7 @@ GO_TAGS := grpcnotrace osusergo netgo
 demo: ## the main job: install deps, build, install, run a busybox container
 	./scripts/demo.sh
 
-.PHONY: all build install deps deps-full demo test test-unit test-integration vet fuzz bench bench-pull bench-run bench-net clean help
+.PHONY: all build install deps deps-full demo test test-unit test-integration vet fuzz bench bench-pull bench-run bench-net cri-tools clean help
 
 all: build
 
@@ -65,7 +65,10 @@ vet:
 test-unit: ## unit tests (any user), with the race detector
 	$(GO) test -race -count=1 ./internal/... ./cmd/...
 
-test-integration: build ## integration tests against the real kernel (root)
+cri-tools: ## build crictl and critest v1.34.0 into /opt/cri-tools/bin (the crictl scenario test uses crictl)
+	./scripts/cri-conformance/build-tools.sh
+
+test-integration: build cri-tools ## integration tests against the real kernel (root)
 	BERTH_OCI=$(CURDIR)/bin/berth-oci BERTHD=$(CURDIR)/bin/berthd BERTH=$(CURDIR)/bin/berth \
 		$(GO) test -count=1 -p 1 -timeout 25m ./test/integration/...
 
