@@ -35,7 +35,7 @@ func (s *Service) monitor(id string) {
 		s.exited(id, s.exitFromFile(id))
 		return
 	}
-	s.exited(id, exitInfo{Code: res.ExitCode, At: res.ExitedAt})
+	s.exited(id, exitInfo{Code: res.ExitCode, At: res.ExitedAt, OOMKilled: res.OOMKilled})
 }
 
 type exitInfo struct {

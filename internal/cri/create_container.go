@@ -66,7 +66,9 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	for _, kv := range cfg.Envs {
 		cc.Env = append(cc.Env, kv.Key+"="+string(kv.Value))
 	}
-	hc := &container.HostConfig{}
+	// The pod's runtime handler picks the OCI runtime (berth-oci, runc,
+	// crun) of all its containers.
+	hc := &container.HostConfig{Runtime: sb.RuntimeHandler}
 	for _, m := range cfg.Mounts {
 		if m.Image != nil || len(m.UidMappings) > 0 || len(m.GidMappings) > 0 {
 			return nil, errdefs.NotImplemented("image volumes and idmapped mounts are not supported yet")

@@ -110,6 +110,9 @@ type ExitStatus struct {
 	ExitCode int       `json:"exitCode"`
 	ExitedAt time.Time `json:"exitedAt"`
 	Signal   int       `json:"signal,omitempty"`
+	// OOMKilled: the kernel's OOM killer killed a process of the
+	// container's memory cgroup.
+	OOMKilled bool `json:"oomKilled,omitempty"`
 }
 
 // ExecState is the status of a process started with Exec.

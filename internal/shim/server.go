@@ -146,6 +146,7 @@ type shim struct {
 
 	// pending: RunOnStart and the start op has not run the container.
 	pending bool
+	oom     *oomCounter
 
 	exited   chan struct{} // the exit is recorded and the output flushed
 	deleted  chan struct{} // and the runtime has deleted the container
@@ -323,6 +324,7 @@ func (s *shim) create(run bool) (<-chan exit, error) {
 		return nil, err
 	}
 	initExit := s.reaper.watch(s.pid)
+	s.oom = newOOMCounter(s.pid)
 	if ppid := parentOf(s.pid); ppid != os.Getpid() && ppid > 0 {
 		s.log.Warn("the container's init is not our child: its exit will not be seen", "pid", s.pid, "ppid", ppid)
 	}
@@ -416,7 +418,7 @@ func (s *shim) listen() error {
 func (s *shim) supervise(initExit <-chan exit) {
 	e := <-initExit
 	code, sig := e.code()
-	st := ExitStatus{ExitCode: code, ExitedAt: e.at.UTC(), Signal: sig}
+	st := ExitStatus{ExitCode: code, ExitedAt: e.at.UTC(), Signal: sig, OOMKilled: s.oom.killed()}
 	s.mu.Lock()
 	s.status, s.exit = StatusStopped, st
 	s.mu.Unlock()

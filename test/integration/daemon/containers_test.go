@@ -570,3 +570,25 @@ func TestRunStdinOnceAndStartFailure(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestOOMKilled: a container the kernel's OOM killer ends exits 137 and
+// is marked OOMKilled, as Docker reports it.
+func TestOOMKilled(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", "-q", img)
+	_, _, code := d.runExit("run", "--name", "oom", "-m", "8m", "--memory-swap", "8m", img, "sh", "-c", "dd if=/dev/zero of=/dev/null bs=32M count=1")
+	if code != 137 {
+		t.Errorf("exit code %d, want 137", code)
+	}
+	if got := strings.TrimSpace(d.docker("inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "oom")); got != "true 137" {
+		t.Errorf("docker inspect: %q", got)
+	}
+	// A container killed by a signal, not for memory, is not OOMKilled.
+	d.berth("run", "-d", "--name", "killed", "-m", "64m", img, "sleep", "600")
+	d.berth("kill", "killed")
+	d.berth("wait", "killed")
+	if got := strings.TrimSpace(d.berth("inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "killed")); got != "false 137" {
+		t.Errorf("killed: %q", got)
+	}
+}
