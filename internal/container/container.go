@@ -81,6 +81,9 @@ type Pod struct {
 	UTS       string `json:"uts,omitempty"`
 	PID       string `json:"pid,omitempty"` // the pod's shared PID namespace, if any
 	Files     string `json:"files"`
+	// StrictGroups: SupplementalGroupsPolicy Strict (no /etc/group
+	// memberships of the image's user).
+	StrictGroups bool `json:"strictGroups,omitempty"`
 }
 
 // Mount is one bind or volume of a container.

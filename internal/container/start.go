@@ -285,6 +285,7 @@ func (s *Service) specOptions(c *Container, rootfs, hostname, hosts, resolv stri
 		if p.PID != "" {
 			o.PIDMode = "container:" + p.PID
 		}
+		o.StrictGroups = p.StrictGroups
 	}
 	// container:<id> modes join the namespace of that container's process.
 	for _, ns := range []struct {

@@ -222,3 +222,17 @@ func (s *Service) Update(ctx context.Context, term string, r container.Resources
 	})
 	return err
 }
+
+// ProcessUser is the user a started container's process runs as (from
+// its bundle), nil if unknown.
+func (s *Service) ProcessUser(id string) *specs.User {
+	raw, err := os.ReadFile(filepath.Join(s.bundleDir(id), "config.json"))
+	if err != nil {
+		return nil
+	}
+	var spec specs.Spec
+	if json.Unmarshal(raw, &spec) != nil || spec.Process == nil {
+		return nil
+	}
+	return &spec.Process.User
+}

@@ -46,6 +46,13 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		}
 		st.Mounts = append(st.Mounts, cm)
 	}
+	if u := s.Containers.ProcessUser(c.ID); u != nil {
+		lu := &runtimeapi.LinuxContainerUser{Uid: int64(u.UID), Gid: int64(u.GID)}
+		for _, g := range u.AdditionalGids {
+			lu.SupplementalGroups = append(lu.SupplementalGroups, int64(g))
+		}
+		st.User = &runtimeapi.ContainerUser{Linux: lu}
+	}
 	resp := &runtimeapi.ContainerStatusResponse{Status: st}
 	if req.GetVerbose() {
 		b, _ := json.Marshal(map[string]any{"pid": c.State.Pid, "sandboxID": c.Pod.SandboxID, "runtime": c.Runtime})

@@ -115,7 +115,8 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 			hc.Sysctls[k] = v
 		}
 	}
-	pod := &ctr.Pod{SandboxID: sb.ID, NetNS: s.netnsPath(&sb), Files: s.sandboxDir(sb.ID)}
+	pod := &ctr.Pod{SandboxID: sb.ID, NetNS: s.netnsPath(&sb), Files: s.sandboxDir(sb.ID),
+		StrictGroups: cfg.GetLinux().GetSecurityContext().GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict}
 	if namespaceOptions(pcfg).GetIpc() != runtimeapi.NamespaceMode_NODE {
 		pod.IPC = s.ipcPath(sb.ID)
 	}

@@ -51,7 +51,7 @@ func FuzzResolveUser(f *testing.F) {
 		if groupAdd != "" {
 			add = strings.Split(groupAdd, ",")
 		}
-		u, home, err := resolveUser(spec, parsePasswd([]byte(passwd)), parseGroup([]byte(group)), add)
+		u, home, err := resolveUser(spec, parsePasswd([]byte(passwd)), parseGroup([]byte(group)), add, false)
 		if err != nil {
 			if !errdefs.IsInvalidArgument(err) {
 				t.Fatalf("error %v is not InvalidArgument", err)

@@ -29,7 +29,7 @@ func process(img Image, o Options, hostname string, ns nsInfo) (*specs.Process, 
 	if userSpec == "" {
 		userSpec = img.User
 	}
-	u, home, err := resolveUserInRootfs(o.Rootfs, userSpec, o.GroupAdd)
+	u, home, err := resolveUserInRootfs(o.Rootfs, userSpec, o.GroupAdd, o.StrictGroups)
 	if err != nil {
 		return nil, err
 	}

@@ -120,6 +120,10 @@ type Options struct {
 	CgroupParent string // default "/berth"; a "*.slice" parent selects systemd's "slice:berth:id" form
 	OOMScoreAdj  *int
 	GroupAdd     []string
+	// StrictGroups: the supplementary groups are only GroupAdd (and the
+	// primary group), not the image's /etc/group memberships (the CRI's
+	// SupplementalGroupsPolicy Strict).
+	StrictGroups bool
 	Devices      []Device
 	Labels       map[string]string
 

@@ -38,7 +38,7 @@ type groupEntry struct {
 
 // resolveUserInRootfs resolves a -u value against the rootfs's
 // /etc/passwd and /etc/group. It returns the user and the home directory.
-func resolveUserInRootfs(rootfs, spec string, groupAdd []string) (specs.User, string, error) {
+func resolveUserInRootfs(rootfs, spec string, groupAdd []string, strict bool) (specs.User, string, error) {
 	var passwd, group []byte
 	if rootfs != "" {
 		var err error
@@ -49,7 +49,7 @@ func resolveUserInRootfs(rootfs, spec string, groupAdd []string) (specs.User, st
 			return specs.User{}, "", err
 		}
 	}
-	return resolveUser(spec, parsePasswd(passwd), parseGroup(group), groupAdd)
+	return resolveUser(spec, parsePasswd(passwd), parseGroup(group), groupAdd, strict)
 }
 
 // readRootfsFile reads name inside rootfs, following symlinks only within
@@ -176,8 +176,10 @@ func parseGroup(data []byte) []groupEntry {
 // need not (its group is then 0); an explicit group replaces the user's
 // group and its memberships; otherwise the groups listing the user by name
 // are supplementary. The primary gid and GroupAdd are added to
-// AdditionalGids, as Docker does. The second result is the home directory.
-func resolveUser(spec string, passwd []passwdEntry, groups []groupEntry, groupAdd []string) (specs.User, string, error) {
+// AdditionalGids, as Docker does. With strict, /etc/group memberships are
+// left out (the CRI's SupplementalGroupsPolicy Strict). The second result
+// is the home directory.
+func resolveUser(spec string, passwd []passwdEntry, groups []groupEntry, groupAdd []string, strict bool) (specs.User, string, error) {
 	if strings.IndexByte(spec, 0) >= 0 || len(spec) > 1024 {
 		return specs.User{}, "", errdefs.InvalidArgument("invalid user %q", spec)
 	}
@@ -216,7 +218,7 @@ func resolveUser(spec string, passwd []passwdEntry, groups []groupEntry, groupAd
 			return specs.User{}, "", err
 		}
 		u.GID = gid
-	} else if matched != "" {
+	} else if matched != "" && !strict {
 		for _, g := range groups {
 			for _, m := range g.members {
 				if m == matched {

@@ -300,6 +300,12 @@ func TestCRIContainers(t *testing.T) {
 		st.Status.Metadata.Name != "httpd" || st.Status.LogPath != filepath.Join(logDir, "httpd/0.log") {
 		t.Fatalf("after start: %+v %v", st, err)
 	}
+	if u := st.Status.GetUser().GetLinux(); u == nil || u.Uid != 0 || u.Gid != 0 {
+		t.Errorf("ContainerStatus user: %+v", st.Status.GetUser())
+	}
+	if st, err := rt.Status(ctx, &runtimeapi.StatusRequest{}); err != nil || !st.GetFeatures().GetSupplementalGroupsPolicy() {
+		t.Errorf("Status features: %+v %v", st.GetFeatures(), err)
+	}
 	// The container is in the pod's namespaces: its hostname, its address.
 	ex, err := rt.ExecSync(ctx, &runtimeapi.ExecSyncRequest{ContainerId: id, Cmd: []string{"sh", "-c", "hostname; echo $GREETING; echo err >&2; exit 7"}, Timeout: 10})
 	if err != nil || string(ex.Stdout) != "webpod\nhello\n" || string(ex.Stderr) != "err\n" || ex.ExitCode != 7 {
