@@ -288,9 +288,8 @@ func usedPrefixes(nets []Network) []netip.Prefix {
 	}
 	ifs, _ := net.Interfaces()
 	for _, i := range ifs {
-		if strings.HasPrefix(i.Name, "br-") || i.Name == DefaultBridge {
-			continue // ours, listed above
-		}
+		// Every interface counts, bridges included: another daemon (a
+		// second berthd, docker, podman) may own one.
 		addrs, _ := i.Addrs()
 		for _, a := range addrs {
 			if ipn, ok := a.(*net.IPNet); ok {

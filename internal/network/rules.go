@@ -83,7 +83,13 @@ func networkRules(n *Network) []rule {
 		for _, s := range subnets {
 			rs = append(rs, rule{v6: v6, table: "nat", chain: natChain, args: append([]string{"-s", s, "!", "-d", s, "!", "-o", br, "-j", "MASQUERADE"}, comment...)})
 		}
+		// Networks are apart, as Docker's are: nothing is forwarded from
+		// this bridge to another network's (user networks are br-*, the
+		// default one berth*), then everything else from it is.
 		rs = append(rs,
+			rule{v6: v6, table: "filter", chain: forwardChain, args: append([]string{"-i", br, "-o", br, "-j", "ACCEPT"}, comment...)},
+			rule{v6: v6, table: "filter", chain: forwardChain, args: append([]string{"-i", br, "-o", "br-+", "-j", "DROP"}, comment...)},
+			rule{v6: v6, table: "filter", chain: forwardChain, args: append([]string{"-i", br, "-o", "berth+", "-j", "DROP"}, comment...)},
 			rule{v6: v6, table: "filter", chain: forwardChain, args: append([]string{"-i", br, "-j", "ACCEPT"}, comment...)},
 			rule{v6: v6, table: "filter", chain: forwardChain, args: append([]string{"-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "ACCEPT"}, comment...)},
 		)

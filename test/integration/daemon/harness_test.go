@@ -57,6 +57,14 @@ func startDaemon(t *testing.T, config string) *daemon {
 	d.sock = filepath.Join(d.state, "berth.sock")
 	d.start()
 	t.Cleanup(func() {
+		// A test that failed half-way must not leave running containers,
+		// bridges or addresses to the next: remove what is left first.
+		if d.cmd != nil && d.cmd.ProcessState == nil {
+			if out, _, err := d.run(binary(t, "BERTH", "berth"), "ps", "-aq", "--no-trunc"); err == nil && strings.TrimSpace(out) != "" {
+				d.run(binary(t, "BERTH", "berth"), append([]string{"rm", "-f"}, strings.Fields(out)...)...)
+			}
+			d.run(binary(t, "BERTH", "berth"), "network", "prune", "-f")
+		}
 		d.stop()
 		// Whatever the test did, no mount may be left under the root.
 		if b, _ := os.ReadFile("/proc/self/mountinfo"); bytes.Contains(b, []byte(d.root)) {

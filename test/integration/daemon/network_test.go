@@ -169,8 +169,8 @@ func TestNetworking(t *testing.T) {
 	d.berth(append([]string{"run", "-d", "--network", "n1", "--name", "web", "--network-alias", "www", img}, httpd("from-web")...)...)
 	d.docker(append([]string{"run", "-d", "--network", "n2", "--ip", "10.123.45.77", "--name", "web2", img}, httpd("from-web2")...)...)
 	for _, name := range []string{"web", "www"} {
-		if out := strings.TrimSpace(d.berth("run", "--rm", "--network", "n1", img, "wget", "-qO-", "http://"+name)); out != "from-web" {
-			t.Errorf("berth: wget %s on n1: %q", name, out)
+		if out, errOut, code := d.runExit("run", "--rm", "--network", "n1", img, "wget", "-qO-", "http://"+name); strings.TrimSpace(out) != "from-web" {
+			t.Errorf("berth: wget %s on n1: %q %q %d", name, out, errOut, code)
 		}
 	}
 	if out := strings.TrimSpace(d.docker("run", "--rm", "--network", "n2", img, "wget", "-qO-", "web2")); out != "from-web2" {
@@ -179,9 +179,14 @@ func TestNetworking(t *testing.T) {
 	if ip := strings.TrimSpace(d.docker("inspect", "-f", "{{.NetworkSettings.Networks.n2.IPAddress}}", "web2")); ip != "10.123.45.77" {
 		t.Errorf("--ip: inspect says %q", ip)
 	}
-	// Networks are apart: web is not known on n2.
-	if _, _, code := d.runExit("run", "--rm", "--network", "n2", img, "wget", "-T", "2", "-qO-", "http://web"); code == 0 {
-		t.Errorf("a container on n2 reached web on n1")
+	// Networks are apart: web's name is not known on n2 (whatever the
+	// host's resolvers say of "web"), nor is its address reachable.
+	webIP := strings.TrimSpace(d.berth("inspect", "-f", "{{.NetworkSettings.Networks.n1.IPAddress}}", "web"))
+	if out, _, _ := d.runExit("run", "--rm", "--network", "n2", img, "nslookup", "web"); strings.Contains(out, webIP) {
+		t.Errorf("web's n1 address resolves on n2: %s", out)
+	}
+	if _, _, code := d.runExit("run", "--rm", "--network", "n2", img, "wget", "-T", "2", "-qO-", "http://"+webIP); code == 0 {
+		t.Errorf("a container on n2 reached web on n1 at %s", webIP)
 	}
 	// connect/disconnect a running container.
 	d.docker("network", "connect", "n1", "web2")
