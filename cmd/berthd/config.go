@@ -27,6 +27,15 @@ type config struct {
 	Registry               registryConfig    `toml:"registry"`
 	Runtimes               map[string]string `toml:"runtimes"` // name -> binary
 	Network                networkConfig     `toml:"network"`
+	CRI                    criConfig         `toml:"cri"`
+}
+
+type criConfig struct {
+	// CNIConfDir: pods join the CNI network configured there (a kubelet
+	// deployment's /etc/cni/net.d); empty: they join Network.
+	CNIConfDir string `toml:"cni_conf_dir"`
+	// Network is the berth network pods join (default: the default one).
+	Network string `toml:"network"`
 }
 
 type networkConfig struct {

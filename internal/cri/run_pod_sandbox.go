@@ -103,17 +103,30 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		if s.Networks == nil {
 			return nil, errdefs.Unavailable("networking is disabled")
 		}
-		n, err := s.Networks.Get(s.network())
-		if err != nil {
-			return nil, fmt.Errorf("pod network: %w", err)
-		}
 		ports, err := portMappings(cfg.GetPortMappings())
 		if err != nil {
 			return nil, err
 		}
-		atts, bound, err := s.Networks.Setup(ctx, sb.ID, []network.Endpoint{{Network: n, Request: network.Request{Names: []string{md.Name}}}}, ports)
-		if err != nil {
-			return nil, err
+		var atts []network.Attachment
+		var bound []network.PortMapping
+		if s.CNIConfDir != "" {
+			conf, err := network.LoadConfDir(s.CNIConfDir)
+			if err != nil {
+				return nil, err
+			}
+			a, b, err := s.Networks.SetupExternal(ctx, sb.ID, conf, ports)
+			if err != nil {
+				return nil, err
+			}
+			atts, bound, sb.CNIConf = []network.Attachment{a}, b, conf
+		} else {
+			n, err := s.Networks.Get(s.network())
+			if err != nil {
+				return nil, fmt.Errorf("pod network: %w", err)
+			}
+			if atts, bound, err = s.Networks.Setup(ctx, sb.ID, []network.Endpoint{{Network: n, Request: network.Request{Names: []string{md.Name}}}}, ports); err != nil {
+				return nil, err
+			}
 		}
 		sb.Attachments, sb.Ports = atts, bound
 		for _, a := range atts {
@@ -121,7 +134,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 				sb.IPs = append(sb.IPs, ip.Addr().String())
 			}
 		}
-		undo = append(undo, func() { s.Networks.Teardown(context.WithoutCancel(ctx), sb.ID, atts, bound) })
+		undo = append(undo, func() { s.teardownPodNetwork(context.WithoutCancel(ctx), &sb, atts, bound) })
 	}
 	if err := s.writeSandboxFiles(&sb, cfg, hostname); err != nil {
 		return nil, err
@@ -232,4 +245,13 @@ func stopPause(pid int) {
 		return
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
+}
+
+// teardownPodNetwork releases a pod's endpoint, on a berth network or an
+// outside one.
+func (s *Server) teardownPodNetwork(ctx context.Context, sb *sandbox, atts []network.Attachment, ports []network.PortMapping) error {
+	if len(sb.CNIConf) > 0 {
+		return s.Networks.TeardownExternal(ctx, sb.ID, sb.CNIConf, ports)
+	}
+	return s.Networks.Teardown(ctx, sb.ID, atts, ports)
 }

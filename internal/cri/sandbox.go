@@ -32,6 +32,9 @@ type sandbox struct {
 	Attachments []network.Attachment  `json:"attachments,omitempty"`
 	Ports       []network.PortMapping `json:"ports,omitempty"`
 	IPs         []string              `json:"ips,omitempty"` // kept after stop, as the CRI reports them
+	// CNIConf is the configuration list of an outside network (CNIConfDir)
+	// the pod joined; its DEL needs it.
+	CNIConf []byte `json:"cniConf,omitempty"`
 	// PausePid is the first process of the pod's shared PID namespace
 	// (berth-shim pause), when the pod asks for one.
 	PausePid int `json:"pausePid,omitempty"`

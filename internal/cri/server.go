@@ -55,8 +55,11 @@ type Server struct {
 	// State holds the sandboxes' pinned namespaces and files
 	// (<state>/sandboxes/<id>/).
 	State string
-	// Network is the berth network pods join (default: the default one).
-	Network string
+	// Network is the berth network pods join (default: the default one),
+	// unless CNIConfDir is set: then pods join the network configured
+	// there (a kubelet deployment's /etc/cni/net.d), as with containerd.
+	Network    string
+	CNIConfDir string
 	// Pause is the berth-shim binary, run as `berth-shim pause` to hold a
 	// pod's shared PID namespace.
 	Pause string

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/berth-dev/berth/internal/network"
 )
 
 // Status reports RuntimeReady and NetworkReady, as the kubelet expects.
@@ -13,6 +15,10 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 		net.Status, net.Reason, net.Message = false, "NetworkPluginNotReady", "networking is disabled"
 	} else if err := s.Networks.Ready(); err != nil {
 		net.Status, net.Reason, net.Message = false, "NetworkPluginNotReady", err.Error()
+	} else if s.CNIConfDir != "" {
+		if _, err := network.LoadConfDir(s.CNIConfDir); err != nil {
+			net.Status, net.Reason, net.Message = false, "NetworkPluginNotReady", err.Error()
+		}
 	}
 	resp := &runtimeapi.StatusResponse{
 		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{

@@ -53,7 +53,7 @@ func (s *Server) stopSandbox(ctx context.Context, sb *sandbox) error {
 		return nil
 	}
 	if !sb.HostNetwork && s.Networks != nil {
-		if err := s.Networks.Teardown(ctx, sb.ID, sb.Attachments, sb.Ports); err != nil {
+		if err := s.teardownPodNetwork(ctx, sb, sb.Attachments, sb.Ports); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/containernetworking/cni/libcni"
+	cnitypes "github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 )
 
@@ -121,11 +122,19 @@ func (m *Manager) add(ctx context.Context, n *Network, containerID, ifName strin
 	if err != nil {
 		return Attachment{}, fmt.Errorf("network %s: %s", n.Name, cniMessage(err))
 	}
+	a := Attachment{Network: n.ID, IfName: ifName, Aliases: req.Aliases, DNSNames: req.Names, Upstreams: req.DNS, EndpointID: newID()}
+	if err := a.fill(res); err != nil {
+		return Attachment{}, fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	return a, nil
+}
+
+// fill takes the addresses, gateways and MAC of a CNI result.
+func (a *Attachment) fill(res cnitypes.Result) error {
 	r, err := types100.NewResultFromResult(res)
 	if err != nil {
-		return Attachment{}, fmt.Errorf("network %s: CNI result: %w", n.Name, err)
+		return fmt.Errorf("CNI result: %w", err)
 	}
-	a := Attachment{Network: n.ID, IfName: ifName, Aliases: req.Aliases, DNSNames: req.Names, Upstreams: req.DNS, EndpointID: newID()}
 	for _, ip := range r.IPs {
 		p, ok := netip.AddrFromSlice(ip.Address.IP)
 		if !ok {
@@ -138,11 +147,11 @@ func (m *Manager) add(ctx context.Context, n *Network, containerID, ifName strin
 		}
 	}
 	for _, i := range r.Interfaces {
-		if i.Name == ifName && i.Sandbox != "" {
+		if i.Name == a.IfName && i.Sandbox != "" {
 			a.MAC = i.Mac
 		}
 	}
-	return a, nil
+	return nil
 }
 
 // del runs CNI DEL; a network or namespace already gone is no error.

@@ -513,3 +513,60 @@ func TestCrictlScenario(t *testing.T) {
 		t.Errorf("pods left: %q", out)
 	}
 }
+
+// TestCRIConfDir: with [cri] cni_conf_dir, pods join the network
+// configured there, as a kubelet deployment sets it up; NetworkReady
+// follows whether a configuration is there.
+func TestCRIConfDir(t *testing.T) {
+	dir := t.TempDir()
+	confDir := filepath.Join(dir, "net.d")
+	os.MkdirAll(confDir, 0o755)
+	d := startDaemon(t, fmt.Sprintf("[cri]\ncni_conf_dir = %q\n", confDir))
+	rt, _ := d.criClients(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	netReady := func() bool {
+		st, err := rt.Status(ctx, &runtimeapi.StatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range st.Status.Conditions {
+			if c.Type == runtimeapi.NetworkReady {
+				return c.Status
+			}
+		}
+		return false
+	}
+	if netReady() {
+		t.Errorf("NetworkReady without a CNI configuration")
+	}
+	conf := `{"cniVersion":"1.0.0","name":"k8s-pod-network","plugins":[
+		{"type":"bridge","bridge":"berthk8s0","isGateway":true,"ipMasq":true,
+		 "ipam":{"type":"host-local","ranges":[[{"subnet":"10.77.7.0/24"}]],"routes":[{"dst":"0.0.0.0/0"}],"dataDir":"` + filepath.Join(dir, "ipam") + `"}},
+		{"type":"portmap","capabilities":{"portMappings":true}}]}`
+	if err := os.WriteFile(filepath.Join(confDir, "10-k8s.conflist"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Command("ip", "link", "delete", "berthk8s0").Run()
+	if !netReady() {
+		t.Errorf("not NetworkReady with a CNI configuration")
+	}
+	cfg := &runtimeapi.PodSandboxConfig{Metadata: &runtimeapi.PodSandboxMetadata{Name: "p", Namespace: "n", Uid: "u-conf"}}
+	run, err := rt.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := rt.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: run.PodSandboxId})
+	if err != nil || !strings.HasPrefix(st.Status.Network.GetIp(), "10.77.7.") {
+		t.Errorf("pod on the configured network: %+v %v", st.GetStatus().GetNetwork(), err)
+	}
+	if _, err := rt.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: run.PodSandboxId}); err != nil {
+		t.Fatal(err)
+	}
+	if leases, _ := filepath.Glob(filepath.Join(dir, "ipam", "k8s-pod-network", "10.*")); len(leases) != 0 {
+		t.Errorf("leases left: %v", leases)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.state, "network", "netns")); len(ents) != 0 {
+		t.Errorf("namespaces left: %d", len(ents))
+	}
+}
