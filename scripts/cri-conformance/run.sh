@@ -230,6 +230,17 @@ wall=$((SECONDS - t0))
 # "FAIL! -- P Passed | F Failed | X Pending | K Skipped" (or SUCCESS!).
 ran_line=$(grep -E '^Ran [0-9]+ of [0-9]+ Specs' "$results/critest.log" | tail -n 1)
 count_line=$(grep -E '[0-9]+ Passed \| [0-9]+ Failed \| [0-9]+ Pending \| [0-9]+ Skipped' "$results/critest.log" | tail -n 1)
+# A run without failures ends with only "SUCCESS! <duration> PASS" (e.g. -benchmark); then
+# the counts come from the JSON report, in the same shape.
+if [[ -z $count_line ]] && command -v jq >/dev/null && [[ -s $results/critest.json ]]; then
+	count_line=$(jq -r '[.[].SpecReports[]? | select(.LeafNodeType == "It")] as $s |
+		def n(st): $s | map(select(.State == st)) | length;
+		"(from critest.json) \(n("passed")) Passed | \($s | map(select(.State != "passed" and .State != "skipped" and .State != "pending")) | length) Failed | \(n("pending")) Pending | \(n("skipped")) Skipped"' \
+		"$results/critest.json" 2>/dev/null)
+	ran_line=$(jq -r '[.[].SpecReports[]? | select(.LeafNodeType == "It")] as $s |
+		"Ran \($s | map(select(.State != "skipped" and .State != "pending")) | length) of \($s | length) Specs (from critest.json)"' \
+		"$results/critest.json" 2>/dev/null)
+fi
 num() { sed -n "s/.*[^0-9]\([0-9][0-9]*\) $1.*/\1/p" <<<" $count_line"; }
 
 {

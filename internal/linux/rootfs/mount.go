@@ -42,10 +42,18 @@ type Setup struct {
 // mounts everything the spec lists, and makes /dev.
 func (s *Setup) Prepare() error {
 	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	shared := false
 	if s.Spec.Linux != nil {
 		switch s.Spec.Linux.RootfsPropagation {
 		case "private", "rprivate":
 			prop = unix.MS_PRIVATE | unix.MS_REC
+		case "shared", "rshared":
+			// Mounts copied from shared host mounts stay the host's peers,
+			// so that a bind mount asking for rshared propagation joins
+			// its source's peer group and propagates both ways. The
+			// rootfs itself is made private below, so that what is
+			// mounted into it does not reach the host.
+			prop, shared = unix.MS_SHARED|unix.MS_REC, true
 		}
 	}
 	// Nothing we mount below may leak back to the host; a shared or
@@ -59,6 +67,11 @@ func (s *Setup) Prepare() error {
 	}
 	if err := mount(s.Root, s.Root, "bind", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs %s: %w", s.Root, err)
+	}
+	if shared {
+		if err := mount("", s.Root, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("make rootfs %s private: %w", s.Root, err)
+		}
 	}
 	for i := range s.Spec.Mounts {
 		m := &s.Spec.Mounts[i]
