@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	ctr "github.com/berth-dev/berth/internal/container"
 )
 
 // ContainerStatus reports a container's state, times, exit and mounts.
@@ -46,17 +49,45 @@ func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerS
 		}
 		st.Mounts = append(st.Mounts, cm)
 	}
-	if u := s.Containers.ProcessUser(c.ID); u != nil {
-		lu := &runtimeapi.LinuxContainerUser{Uid: int64(u.UID), Gid: int64(u.GID)}
-		for _, g := range u.AdditionalGids {
-			lu.SupplementalGroups = append(lu.SupplementalGroups, int64(g))
-		}
-		st.User = &runtimeapi.ContainerUser{Linux: lu}
-	}
+	st.User = s.processUser(c)
 	resp := &runtimeapi.ContainerStatusResponse{Status: st}
 	if req.GetVerbose() {
 		b, _ := json.Marshal(map[string]any{"pid": c.State.Pid, "sandboxID": c.Pod.SandboxID, "runtime": c.Runtime})
 		resp.Info = map[string]string{"info": string(b)}
 	}
 	return resp, nil
+}
+
+// processUser is the user a started container's process runs as,
+// remembered per start (reading it means parsing the bundle's spec, and
+// the kubelet asks for container status often).
+func (s *Server) processUser(c *ctr.Container) *runtimeapi.ContainerUser {
+	if c.State.StartedAt.IsZero() {
+		return nil
+	}
+	key := c.ID + "@" + c.State.StartedAt.String()
+	if v, ok := s.userCache.Load(key); ok {
+		return v.(*runtimeapi.ContainerUser)
+	}
+	u := s.Containers.ProcessUser(c.ID)
+	if u == nil {
+		return nil
+	}
+	lu := &runtimeapi.LinuxContainerUser{Uid: int64(u.UID), Gid: int64(u.GID)}
+	for _, g := range u.AdditionalGids {
+		lu.SupplementalGroups = append(lu.SupplementalGroups, int64(g))
+	}
+	cu := &runtimeapi.ContainerUser{Linux: lu}
+	s.userCache.Store(key, cu)
+	return cu
+}
+
+// forgetUser drops what processUser remembers of a removed container.
+func (s *Server) forgetUser(id string) {
+	s.userCache.Range(func(k, _ any) bool {
+		if key, ok := k.(string); ok && strings.HasPrefix(key, id+"@") {
+			s.userCache.Delete(k)
+		}
+		return true
+	})
 }

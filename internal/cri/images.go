@@ -27,15 +27,30 @@ func (s *Server) toCRIImage(ctx context.Context, img images.Summary) *runtimeapi
 	if out.RepoDigests == nil {
 		out.RepoDigests = []string{}
 	}
-	if cfg, err := s.Images.Config(ctx, img.Image); err == nil {
-		user, _, _ := strings.Cut(cfg.Config.User, ":")
-		if uid, err := strconv.ParseInt(user, 10, 64); err == nil {
-			out.Uid = &runtimeapi.Int64Value{Value: uid}
-		} else {
-			out.Username = user
-		}
+	user := s.imageUser(ctx, img)
+	if uid, err := strconv.ParseInt(user, 10, 64); err == nil {
+		out.Uid = &runtimeapi.Int64Value{Value: uid}
+	} else {
+		out.Username = user
 	}
 	return out
+}
+
+// imageUser is the user of an image's config, remembered by image ID: the
+// kubelet asks for image status often, and the config is a blob to read
+// and parse (an image's config never changes).
+func (s *Server) imageUser(ctx context.Context, img images.Summary) string {
+	id := img.ID.String()
+	if v, ok := s.userCache.Load(id); ok {
+		return v.(string)
+	}
+	cfg, err := s.Images.Config(ctx, img.Image)
+	if err != nil {
+		return ""
+	}
+	user, _, _ := strings.Cut(cfg.Config.User, ":")
+	s.userCache.Store(id, user)
+	return user
 }
 
 // findImage resolves a CRI image reference (a name, an ID or a digest

@@ -22,5 +22,6 @@ func (s *Server) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveCont
 	if err := s.Containers.Remove(ctx, c.ID, ctr.RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
 		return nil, err
 	}
+	s.forgetUser(c.ID)
 	return &runtimeapi.RemoveContainerResponse{}, nil
 }

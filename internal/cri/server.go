@@ -68,6 +68,8 @@ type Server struct {
 	stream     streaming.Server
 	streamHTTP *http.Server
 
+	userCache sync.Map // image ID -> its config's user
+
 	fsMu    sync.Mutex
 	fsAt    time.Time
 	fsUsage fsUsage
