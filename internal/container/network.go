@@ -260,8 +260,11 @@ func (s *Service) teardownNetwork(id string) {
 	}
 	if c.Net == nil {
 		// A start cut short may have pinned a namespace and taken
-		// addresses before recording them.
-		s.Networks.Teardown(context.Background(), id, nil, nil)
+		// addresses before recording them; containers without CNI
+		// networks (none, host, another's, a pod's) have neither.
+		if kind, _ := netMode(c.HostConfig); kind == "cni" && c.Pod == nil {
+			s.Networks.Teardown(context.Background(), id, nil, nil)
+		}
 		return
 	}
 	s.Networks.TeardownLater(id, c.Net.Attachments, c.Net.Ports)
