@@ -343,6 +343,11 @@ func (s *Service) WaitFrom(ctx context.Context, c *Container, condition string) 
 		switch {
 		case errdefs.IsNotFound(err):
 			if condition == "removed" || condition == "not-running" || condition == "next-exit" {
+				// The exit and the removal may both have happened
+				// since this waiter last looked (docker run --rm).
+				if e, ok := s.removedExit(id); ok {
+					return e, nil
+				}
 				return WaitResult{ExitCode: last.State.ExitCode}, nil
 			}
 			return WaitResult{}, err
@@ -416,6 +421,9 @@ func (s *Service) Remove(ctx context.Context, term string, opts RemoveOptions) e
 		return fmt.Errorf("remove container %s: writable layer: %w", c.ID[:12], err)
 	}
 	os.RemoveAll(s.dataDir(c.ID))
+	if final, err := s.Get(c.ID); err == nil {
+		s.rememberExit(c.ID, WaitResult{ExitCode: final.State.ExitCode, Error: final.State.Error})
+	}
 	err = s.Meta.Update(func(tx *metadata.Tx) error {
 		namesTable.Delete(tx, c.Name)
 		return containersTable.Delete(tx, c.ID)
@@ -469,4 +477,29 @@ func (s *Service) Rename(term, name string) error {
 		s.publish("rename", c, map[string]string{"oldName": "/" + c.Name, "name": name})
 	}
 	return err
+}
+
+// maxRemovedExits bounds the exits kept for containers already removed.
+const maxRemovedExits = 256
+
+// rememberExit keeps a removed container's exit for its waiters.
+func (s *Service) rememberExit(id string, e WaitResult) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.removedExits == nil {
+		s.removedExits = map[string]WaitResult{}
+	}
+	s.removedExits[id] = e
+	s.removedOrder = append(s.removedOrder, id)
+	for len(s.removedOrder) > maxRemovedExits {
+		delete(s.removedExits, s.removedOrder[0])
+		s.removedOrder = s.removedOrder[1:]
+	}
+}
+
+func (s *Service) removedExit(id string) (WaitResult, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.removedExits[id]
+	return e, ok
 }

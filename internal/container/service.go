@@ -62,7 +62,10 @@ type Service struct {
 	changed chan struct{} // closed and replaced on every state change
 	pending map[string][]*pendingAttach
 	closing map[string]chan struct{} // shims finishing their runtime's delete
-	ctx     context.Context          // the daemon's lifetime, for monitors
+	// removedExits keep the exits of removed containers for late waiters.
+	removedExits map[string]WaitResult
+	removedOrder []string
+	ctx          context.Context // the daemon's lifetime, for monitors
 }
 
 // Init prepares the service; ctx bounds background monitors.
