@@ -3,9 +3,11 @@
 package oci
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/user"
@@ -220,8 +222,35 @@ func (c *creation) fork(cgroupFD *int) error {
 	if err != nil {
 		return fmt.Errorf("start init: %w", err)
 	}
+	if c.plan.forkInit {
+		if proc, err = forkedInit(proc, c.parentSock); err != nil {
+			return err
+		}
+	}
 	c.child = proc // killed first by fail
 	return nil
+}
+
+// forkedInit reaps the intermediate process that forked the init into
+// its new pid namespace and returns the init, read from the socket.
+func forkedInit(mid *Proc, sock *os.File) (*Proc, error) {
+	ws, err := mid.Wait()
+	if err != nil {
+		return nil, fmt.Errorf("start init: %w", err)
+	}
+	if ws.ExitStatus() != 0 || ws.Signaled() {
+		// The constructor said why on stderr.
+		return nil, fmt.Errorf("start init: joining namespaces failed (status %d)", ws.ExitStatus())
+	}
+	var b [4]byte
+	if _, err := io.ReadFull(sock, b[:]); err != nil {
+		return nil, fmt.Errorf("start init: read its pid: %w", err)
+	}
+	pid := int(int32(binary.NativeEndian.Uint32(b[:])))
+	if pid <= 0 {
+		return nil, fmt.Errorf("start init: bad pid %d", pid)
+	}
+	return &Proc{Pid: pid}, nil
 }
 
 // fail undoes everything and, for a failed create-time hook, goes on to

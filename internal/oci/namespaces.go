@@ -48,10 +48,13 @@ type nsPlan struct {
 	unshareTime  bool
 	newUser      bool
 	joinUser     bool // an existing user namespace is joined
-	newCgroup    bool
-	newNet       bool
-	newPid       bool
-	hasMountNS   bool
+	// forkInit: the child started is an intermediate that forks the init
+	// into its new pid namespace and reports its pid (see nsenter.c).
+	forkInit   bool
+	newCgroup  bool
+	newNet     bool
+	newPid     bool
+	hasMountNS bool
 }
 
 type nsJoin struct {
@@ -90,11 +93,14 @@ func planNamespaces(list []specs.LinuxNamespace) (*nsPlan, error) {
 	}
 	if user != "" {
 		// New namespaces must belong to the joined user namespace, so the
-		// child creates them itself, after joining (nsenter). A new pid or
-		// time namespace would only apply to the child's children.
-		if p.clone&unix.CLONE_NEWPID != 0 || p.unshareTime {
-			return nil, fmt.Errorf("linux.namespaces: joining an existing user namespace while creating a new pid or time namespace is not supported")
+		// child creates them itself, after joining (nsenter). A new pid
+		// namespace only applies to the child's children: the constructor
+		// forks the init into it (forkInit). Time offsets must be written
+		// before anything lives in the namespace, which nsenter cannot do.
+		if p.unshareTime {
+			return nil, fmt.Errorf("linux.namespaces: joining an existing user namespace while creating a new time namespace is not supported")
 		}
+		p.forkInit = p.clone&unix.CLONE_NEWPID != 0
 		p.childUnshare, p.clone = p.clone, 0
 		p.childJoin = append(p.childJoin, "user:"+user)
 		p.joinUser = true
@@ -105,9 +111,13 @@ func planNamespaces(list []specs.LinuxNamespace) (*nsPlan, error) {
 	return p, nil
 }
 
-// env returns what the nsenter constructor reads.
-func (p *nsPlan) env() []string {
+// env returns what the nsenter constructor reads; sockFD is the child's
+// end of the init socket, where a forking constructor reports the pid.
+func (p *nsPlan) env(sockFD int) []string {
 	var env []string
+	if p.forkInit {
+		env = append(env, nsenter.EnvForkFD+"="+strconv.Itoa(sockFD))
+	}
 	if len(p.childJoin) > 0 {
 		env = append(env, nsenter.EnvJoin+"="+strings.Join(p.childJoin, ","))
 	}

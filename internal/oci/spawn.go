@@ -90,7 +90,7 @@ func newInitCommand(preserve int, childSock *os.File, plan *nsPlan) (*initComman
 	}
 	return &initCommand{
 		path:  "/proc/self/fd/" + strconv.Itoa(fd),
-		env:   append(initEnv(3+preserve), plan.env()...),
+		env:   append(initEnv(3+preserve), plan.env(3+preserve)...),
 		files: files,
 		attr:  &syscall.SysProcAttr{Cloneflags: plan.clone},
 		exeFD: fd,

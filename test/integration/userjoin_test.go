@@ -55,14 +55,39 @@ func TestJoinUserNamespaceWithNewNamespaces(t *testing.T) {
 	if lines[2] != "0" || lines[3] != "berth" {
 		t.Fatalf("id/hostname: %q", lines[2:])
 	}
-	// A new pid namespace cannot be made inside a joined user namespace.
+	// A new pid namespace made inside a joined user namespace: the init is
+	// its pid 1, the namespace belongs to the joined user namespace (so
+	// /proc can be mounted), and the exit code comes through.
 	c := bundle(t, func(s *specs.Spec) {
 		s.Linux.Namespaces = append(s.Linux.Namespaces,
 			specs.LinuxNamespace{Type: specs.UserNamespace, Path: fmt.Sprintf("/proc/%d/ns/user", pid)})
-	}, "true")
-	if res := r.run("run", "--bundle", c, "nopid"); res.code == 0 || !strings.Contains(res.stderr, "new pid or time namespace") {
+	}, "sh", "-c", "echo $$; readlink /proc/self/ns/user; cat /proc/1/comm; exit 7")
+	chownTree(t, filepath.Join(c, "rootfs"), hostID, hostID)
+	openUp(t, c)
+	res = r.run("run", "--bundle", c, "newpid")
+	if res.code != 7 {
 		t.Fatalf("new pid ns in a joined user ns: %s", res)
 	}
+	lines = strings.Split(strings.TrimSpace(res.stdout), "\n")
+	if len(lines) != 3 || lines[0] != "1" || lines[1] != want || lines[2] != "sh" {
+		t.Fatalf("new pid ns in a joined user ns: pid, userns, pid 1 %q (want 1, %s, sh)", lines, want)
+	}
+	// Detached, its state names the init, not the process that forked it.
+	d := bundle(t, func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces,
+			specs.LinuxNamespace{Type: specs.UserNamespace, Path: fmt.Sprintf("/proc/%d/ns/user", pid)})
+	}, "sleep", "1000")
+	chownTree(t, filepath.Join(d, "rootfs"), hostID, hostID)
+	openUp(t, d)
+	r.must("run", "-d", "--bundle", d, "newpid-d")
+	st := r.state("newpid-d")
+	if st.Status != "running" || readlink(t, fmt.Sprintf("/proc/%d/ns/user", st.Pid)) != want {
+		t.Fatalf("detached: %+v", st)
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", st.Pid)); err != nil || !strings.Contains(string(b), "NSpid:\t"+fmt.Sprint(st.Pid)+"\t1\n") {
+		t.Fatalf("detached init is not pid 1 of its namespace: %s %v", b, err)
+	}
+	r.must("kill", "newpid-d", "KILL")
 }
 
 // openUp makes the bundle's directories searchable by the container's

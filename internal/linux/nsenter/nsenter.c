@@ -6,11 +6,20 @@
 // mnt last) and, optionally, _BERTH_UNSHARE=<clone flags> for namespaces to
 // create after joining (needed when a user namespace was joined, so new
 // namespaces are owned by it).
+//
+// A new pid namespace only applies to the caller's children, so with
+// CLONE_NEWPID in _BERTH_UNSHARE the constructor forks: the child goes on
+// as the container's init (pid 1 there), made a sibling of this process
+// with CLONE_PARENT so the runtime that started us can wait for it, and
+// this process writes the child's pid (a native-endian int32) to the fd
+// named by _BERTH_FORKFD and exits 0.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <grp.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +50,8 @@ __attribute__((constructor)) static void berth_nsenter(void)
 {
 	const char *spec = getenv("_BERTH_NSENTER");
 	const char *unsh = getenv("_BERTH_UNSHARE");
-	int joined_user = 0;
+	const char *forkfd = getenv("_BERTH_FORKFD");
+	int joined_user = 0, flags = 0;
 	if (!spec && !unsh)
 		return;
 	if (spec) {
@@ -75,7 +85,7 @@ __attribute__((constructor)) static void berth_nsenter(void)
 		}
 	}
 	if (unsh) {
-		int flags = atoi(unsh);
+		flags = atoi(unsh);
 		if (flags && unshare(flags) < 0)
 			die("unshare", unsh);
 	}
@@ -92,4 +102,17 @@ __attribute__((constructor)) static void berth_nsenter(void)
 	}
 	unsetenv("_BERTH_NSENTER");
 	unsetenv("_BERTH_UNSHARE");
+	unsetenv("_BERTH_FORKFD");
+	if ((flags & CLONE_NEWPID) && forkfd) {
+		/* Raw clone: no atfork handlers to run before main anyway. */
+		long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+		if (pid < 0)
+			die("fork", "into the new pid namespace");
+		if (pid > 0) {
+			int p = (int)pid;
+			if (write(atoi(forkfd), &p, sizeof p) != sizeof p)
+				die("report pid", forkfd);
+			_exit(0);
+		}
+	}
 }

@@ -10,4 +10,7 @@ import "C"
 const (
 	EnvJoin    = "_BERTH_NSENTER"
 	EnvUnshare = "_BERTH_UNSHARE"
+	// EnvForkFD names the fd the constructor reports its child's pid on
+	// when it forked into a new pid namespace.
+	EnvForkFD = "_BERTH_FORKFD"
 )
