@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/internal/metadata"
 )
@@ -84,6 +85,12 @@ type Pod struct {
 	// StrictGroups: SupplementalGroupsPolicy Strict (no /etc/group
 	// memberships of the image's user).
 	StrictGroups bool `json:"strictGroups,omitempty"`
+	// UserNS is the pod's user namespace, if it has one of its own, and
+	// UIDMap and GIDMap its maps. The rootfs is then an idmapped mount, so
+	// the image's files belong to the pod's root.
+	UserNS string                 `json:"userns,omitempty"`
+	UIDMap []specs.LinuxIDMapping `json:"uidMap,omitempty"`
+	GIDMap []specs.LinuxIDMapping `json:"gidMap,omitempty"`
 }
 
 // Mount is one bind or volume of a container.

@@ -123,7 +123,15 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 		return fmt.Errorf("start %s: writable layer: %w", c.ID[:12], err)
 	}
 	snapshot.UnmountAll(rootfs) // a mount left by a crash
-	if err := snapshot.MountAll(ms, rootfs); err != nil {
+	if p := c.Pod; p != nil && p.UserNS != "" {
+		if len(p.UIDMap) == 0 || len(p.GIDMap) == 0 {
+			return errdefs.InvalidArgument("start %s: user namespace %s without maps", c.ID[:12], p.UserNS)
+		}
+		err = snapshot.MountAllIDMapped(ms, rootfs, p.UserNS, int(p.UIDMap[0].HostID), int(p.GIDMap[0].HostID))
+	} else {
+		err = snapshot.MountAll(ms, rootfs)
+	}
+	if err != nil {
 		return fmt.Errorf("start %s: mount rootfs: %w", c.ID[:12], err)
 	}
 	undo = append(undo, func() { snapshot.UnmountAll(rootfs) })
@@ -286,6 +294,7 @@ func (s *Service) specOptions(c *Container, rootfs, hostname, hosts, resolv stri
 			o.PIDMode = "container:" + p.PID
 		}
 		o.StrictGroups = p.StrictGroups
+		o.UserNSPath, o.UIDMappings, o.GIDMappings = p.UserNS, p.UIDMap, p.GIDMap
 	}
 	// container:<id> modes join the namespace of that container's process.
 	for _, ns := range []struct {

@@ -117,6 +117,12 @@ func (s *Server) CreateContainer(ctx context.Context, req *runtimeapi.CreateCont
 	}
 	pod := &ctr.Pod{SandboxID: sb.ID, NetNS: s.netnsPath(&sb), Files: s.sandboxDir(sb.ID),
 		StrictGroups: cfg.GetLinux().GetSecurityContext().GetSupplementalGroupsPolicy() == runtimeapi.SupplementalGroupsPolicy_Strict}
+	if err := sameUserNS(&sb, cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions()); err != nil {
+		return nil, err
+	}
+	if u := sb.UserNS; u != nil {
+		pod.UserNS, pod.UIDMap, pod.GIDMap = s.userPath(sb.ID), specMaps(u.UIDs), specMaps(u.GIDs)
+	}
 	if namespaceOptions(pcfg).GetIpc() != runtimeapi.NamespaceMode_NODE {
 		pod.IPC = s.ipcPath(sb.ID)
 	}

@@ -36,7 +36,7 @@ func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePod
 			}
 		}
 	}
-	for _, p := range []string{s.utsPath(sb.ID), s.ipcPath(sb.ID)} {
+	for _, p := range []string{s.utsPath(sb.ID), s.ipcPath(sb.ID), s.userPath(sb.ID)} {
 		if err := nspin.Unpin(p); err != nil {
 			return nil, err
 		}

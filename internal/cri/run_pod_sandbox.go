@@ -40,8 +40,18 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	// Without options the defaults apply (shared network and IPC, a PID
 	// namespace per container); POD is the zero value of the enum.
 	sharedPID := nsOpts != nil && nsOpts.GetPid() == runtimeapi.NamespaceMode_POD
-	if nsOpts.GetUsernsOptions() != nil && nsOpts.GetUsernsOptions().GetMode() == runtimeapi.NamespaceMode_POD {
-		return nil, errdefs.NotImplemented("user namespaces are not supported yet")
+	uids, gids, err := podUserNS(nsOpts.GetUsernsOptions())
+	if err != nil {
+		return nil, err
+	}
+	if uids != nil {
+		// As the kubelet requires: the node's namespaces are the host
+		// user namespace's, and a pod's own PID namespace would be too
+		// (its first process is started from here).
+		if nsOpts.GetNetwork() == runtimeapi.NamespaceMode_NODE || nsOpts.GetIpc() == runtimeapi.NamespaceMode_NODE ||
+			nsOpts.GetPid() == runtimeapi.NamespaceMode_NODE {
+			return nil, errdefs.InvalidArgument("a pod with its own user namespace cannot use the node's network, IPC or PID namespace")
+		}
 	}
 	raw, err := protojson.Marshal(cfg)
 	if err != nil {
@@ -81,19 +91,38 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if hostname == "" {
 		hostname, _ = os.Hostname()
 	}
-	if !sb.HostNetwork {
-		// A pod on the node's network has the node's hostname too.
-		if err := nspin.Pin(nspin.UTS, s.utsPath(sb.ID), func() error {
-			if err := unix.Sethostname([]byte(hostname)); err != nil {
-				return errdefs.InvalidArgument("hostname %q: %v", hostname, err)
+	setHostname := func() error {
+		if err := unix.Sethostname([]byte(hostname)); err != nil {
+			return errdefs.InvalidArgument("hostname %q: %v", hostname, err)
+		}
+		return nil
+	}
+	var netOpts []network.Option
+	if uids != nil {
+		if s.Networks == nil {
+			return nil, errdefs.Unavailable("networking is disabled")
+		}
+		if err := s.pinUserNS(&sb, uids, gids, sharedPID); err != nil {
+			return nil, err
+		}
+		undo = append(undo, func() {
+			stopPause(sb.PausePid)
+			for _, p := range []string{s.utsPath(sb.ID), s.ipcPath(sb.ID), s.Networks.NetNSPath(sb.ID), s.userPath(sb.ID)} {
+				nspin.Unpin(p)
 			}
-			return nil
-		}); err != nil {
+		})
+		if err := nspin.Enter(nspin.UTS, s.utsPath(sb.ID), setHostname); err != nil {
+			return nil, err
+		}
+		netOpts = append(netOpts, network.PremadeNetNS())
+	} else if !sb.HostNetwork {
+		// A pod on the node's network has the node's hostname too.
+		if err := nspin.Pin(nspin.UTS, s.utsPath(sb.ID), setHostname); err != nil {
 			return nil, err
 		}
 		undo = append(undo, func() { nspin.Unpin(s.utsPath(sb.ID)) })
 	}
-	if nsOpts.GetIpc() != runtimeapi.NamespaceMode_NODE {
+	if nsOpts.GetIpc() != runtimeapi.NamespaceMode_NODE && uids == nil {
 		if err := nspin.Pin(nspin.IPC, s.ipcPath(sb.ID), nil); err != nil {
 			return nil, err
 		}
@@ -114,7 +143,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 			if err != nil {
 				return nil, err
 			}
-			a, b, err := s.Networks.SetupExternal(ctx, sb.ID, conf, ports)
+			a, b, err := s.Networks.SetupExternal(ctx, sb.ID, conf, ports, netOpts...)
 			if err != nil {
 				return nil, err
 			}
@@ -124,7 +153,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 			if err != nil {
 				return nil, fmt.Errorf("pod network: %w", err)
 			}
-			if atts, bound, err = s.Networks.Setup(ctx, sb.ID, []network.Endpoint{{Network: n, Request: network.Request{Names: []string{md.Name}}}}, ports); err != nil {
+			if atts, bound, err = s.Networks.Setup(ctx, sb.ID, []network.Endpoint{{Network: n, Request: network.Request{Names: []string{md.Name}}}}, ports, netOpts...); err != nil {
 				return nil, err
 			}
 		}
@@ -139,7 +168,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if err := s.writeSandboxFiles(&sb, cfg, hostname); err != nil {
 		return nil, err
 	}
-	if sharedPID {
+	if sharedPID && sb.PausePid == 0 {
 		pid, err := s.startPause()
 		if err != nil {
 			return nil, err
@@ -152,6 +181,22 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 		return nil, err
 	}
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
+}
+
+// pinUserNS makes the pod's user namespace and, owned by it, its UTS, IPC
+// and network namespaces (the last where the network manager keeps it),
+// and its shared PID namespace if it wants one, whose first process
+// (the pause) made them all.
+func (s *Server) pinUserNS(sb *sandbox, uids, gids []nspin.IDMap, sharedPID bool) error {
+	pid, err := nspin.PinWithUser([]string{s.pauseBinary(), "pause"}, map[nspin.Kind]string{
+		nspin.User: s.userPath(sb.ID), nspin.UTS: s.utsPath(sb.ID), nspin.IPC: s.ipcPath(sb.ID),
+		nspin.Net: s.Networks.NetNSPath(sb.ID),
+	}, uids, gids, sharedPID)
+	if err != nil {
+		return fmt.Errorf("pod user namespace: %w", err)
+	}
+	sb.UserNS, sb.PausePid = &userNS{UIDs: uids, GIDs: gids}, pid
+	return nil
 }
 
 // network is the berth network pods join.
@@ -215,13 +260,18 @@ func (s *Server) writeSandboxFiles(sb *sandbox, cfg *runtimeapi.PodSandboxConfig
 	return nil
 }
 
+// pauseBinary is berth-shim, whose pause command holds namespaces.
+func (s *Server) pauseBinary() string {
+	if s.Pause == "" {
+		return "berth-shim"
+	}
+	return s.Pause
+}
+
 // startPause starts the first process of a pod's shared PID namespace,
 // detached from berthd (its own session), and returns its pid.
 func (s *Server) startPause() (int, error) {
-	bin := s.Pause
-	if bin == "" {
-		bin = "berth-shim"
-	}
+	bin := s.pauseBinary()
 	cmd := exec.Command(bin, "pause")
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Cloneflags: syscall.CLONE_NEWPID}

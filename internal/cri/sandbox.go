@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/metadata"
 	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/nspin"
 )
 
 // sandbox is a pod sandbox's record. Its network, IPC and UTS namespaces
@@ -38,6 +39,14 @@ type sandbox struct {
 	// PausePid is the first process of the pod's shared PID namespace
 	// (berth-shim pause), when the pod asks for one.
 	PausePid int `json:"pausePid,omitempty"`
+	// UserNS: the pod has a user namespace of its own, pinned at
+	// userPath, with these maps.
+	UserNS *userNS `json:"userNS,omitempty"`
+}
+
+type userNS struct {
+	UIDs []nspin.IDMap `json:"uids"`
+	GIDs []nspin.IDMap `json:"gids"`
 }
 
 var (

@@ -2,6 +2,10 @@ package cri
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"sync"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -25,11 +29,24 @@ func (s *Server) Status(ctx context.Context, req *runtimeapi.StatusRequest) (*ru
 			{Type: runtimeapi.RuntimeReady, Status: true},
 			net,
 		}},
-		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{RecursiveReadOnlyMounts: true}}},
+		RuntimeHandlers: []*runtimeapi.RuntimeHandler{{Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{
+			RecursiveReadOnlyMounts: true, UserNamespaces: userNamespaces()}}},
 		Features:        &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true},
 	}
 	if req.GetVerbose() {
-		resp.Info = map[string]string{"runtimeName": RuntimeName, "runtimeVersion": s.RuntimeVersion}
+		// "config" names, as containerd's does, the directory under which
+		// containers' root filesystems are mounted (critest probes it for
+		// idmapped mounts).
+		cfg, _ := json.Marshal(map[string]string{"stateDir": s.State})
+		resp.Info = map[string]string{"runtimeName": RuntimeName, "runtimeVersion": s.RuntimeVersion, "config": string(cfg)}
 	}
 	return resp, nil
 }
+
+// userNamespaces says whether pods can have user namespaces here: the
+// kernel lets us create them (and idmapped mounts, Linux 5.19 and later
+// for overlayfs, are checked when a container starts).
+var userNamespaces = sync.OnceValue(func() bool {
+	b, err := os.ReadFile("/proc/sys/user/max_user_namespaces")
+	return err == nil && strings.TrimSpace(string(b)) != "0"
+})

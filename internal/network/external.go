@@ -57,7 +57,7 @@ func LoadConfDir(dir string) ([]byte, error) {
 // on a network configured outside berth (conflist as LoadConfDir returns
 // it), with its host ports reserved as on berth's networks. On error
 // nothing is left.
-func (m *Manager) SetupExternal(ctx context.Context, id string, conflist []byte, ports []PortMapping) (a Attachment, bound []PortMapping, err error) {
+func (m *Manager) SetupExternal(ctx context.Context, id string, conflist []byte, ports []PortMapping, opts ...Option) (a Attachment, bound []PortMapping, err error) {
 	list, err := libcni.ConfListFromBytes(conflist)
 	if err != nil {
 		return Attachment{}, nil, errdefs.InvalidArgument("CNI configuration: %v", err)
@@ -67,8 +67,8 @@ func (m *Manager) SetupExternal(ctx context.Context, id string, conflist []byte,
 		return Attachment{}, nil, err
 	}
 	ns := m.NetNSPath(id)
-	RemoveNetNS(ns)
-	if err := NewNetNS(ns); err != nil {
+	if err := m.makeNetNS(id, opts); err != nil {
+		RemoveNetNS(ns)
 		m.ports.release(id)
 		return Attachment{}, nil, err
 	}

@@ -359,6 +359,34 @@ func (m *Manager) Remove(term string, inUse []string) error {
 	return m.Meta.Update(func(tx *metadata.Tx) error { return table.Delete(tx, n.ID) })
 }
 
+// Option changes how Setup and SetupExternal go about it.
+type Option func(*setupOptions)
+
+type setupOptions struct{ premade bool }
+
+// PremadeNetNS says the caller has pinned the namespace at NetNSPath
+// already (a pod's, owned by its user namespace, which this process
+// cannot enter to make one); it is used as is, and removed on error like
+// one made here.
+func PremadeNetNS() Option { return func(o *setupOptions) { o.premade = true } }
+
+// makeNetNS gives id its pinned namespace, unless the caller made it.
+func (m *Manager) makeNetNS(id string, opts []Option) error {
+	var o setupOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	ns := m.NetNSPath(id)
+	if o.premade {
+		if err := loopbackUpIn(ns); err != nil {
+			return err
+		}
+		return nil
+	}
+	RemoveNetNS(ns) // left by a crash
+	return NewNetNS(ns)
+}
+
 // Endpoint is a container's wish for one network.
 type Endpoint struct {
 	Network Network
@@ -368,7 +396,7 @@ type Endpoint struct {
 // Setup gives a container its network namespace and its endpoints, ports
 // published on the first; on error nothing is left. ports with a zero
 // HostPort get one chosen; the result has them all.
-func (m *Manager) Setup(ctx context.Context, containerID string, eps []Endpoint, ports []PortMapping) (atts []Attachment, bound []PortMapping, err error) {
+func (m *Manager) Setup(ctx context.Context, containerID string, eps []Endpoint, ports []PortMapping, opts ...Option) (atts []Attachment, bound []PortMapping, err error) {
 	for _, ep := range eps {
 		if _, err := m.findPlugin("bridge"); err != nil {
 			return nil, nil, fmt.Errorf("network %s: %w", ep.Network.Name, err)
@@ -388,9 +416,7 @@ func (m *Manager) Setup(ctx context.Context, containerID string, eps []Endpoint,
 			m.ports.release(containerID)
 		}
 	}()
-	ns := m.NetNSPath(containerID)
-	RemoveNetNS(ns) // left by a crash
-	if err := NewNetNS(ns); err != nil {
+	if err := m.makeNetNS(containerID, opts); err != nil {
 		return nil, nil, err
 	}
 	defer func() {

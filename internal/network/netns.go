@@ -2,8 +2,6 @@ package network
 
 import (
 	"fmt"
-	"os"
-	"runtime"
 
 	"golang.org/x/sys/unix"
 
@@ -36,26 +34,12 @@ func loopbackUp() error {
 	return nil
 }
 
+// loopbackUpIn sets lo up in the namespace pinned at path.
+func loopbackUpIn(path string) error { return nspin.Enter(nspin.Net, path, loopbackUp) }
+
 // RemoveNetNS unpins and removes a namespace made by NewNetNS; a missing
 // one is not an error.
 func RemoveNetNS(path string) error { return nspin.Unpin(path) }
 
 // InNetNS runs fn on a thread inside the namespace pinned at path.
-func InNetNS(path string, fn func() error) error {
-	ns, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	errc := make(chan error, 1)
-	go func() {
-		// As in NewNetNS, the thread is not reused after setns.
-		runtime.LockOSThread()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter network namespace %s: %w", path, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
+func InNetNS(path string, fn func() error) error { return nspin.Enter(nspin.Net, path, fn) }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -127,4 +128,149 @@ func UnmountAll(target string) error {
 		}
 	}
 	return fmt.Errorf("unmount %s: still mounted after 1000 unmounts", target)
+}
+
+// MountAllIDMapped is MountAll with the image's layers seen through an
+// idmapped mount for the user namespace pinned at userns, so files owned
+// by host id 0 belong to that namespace's root, host ids rootUID and
+// rootGID (a pod's with its own user namespace). An overlay cannot
+// itself be idmapped, but its lower layers can (Linux 5.19): the
+// directory holding them is cloned with the idmap, attached next to
+// target just long enough for the overlay to take its private references
+// to the layers, and detached again. The upper layer cannot be idmapped
+// (the overlay works in it as its mounter, host root, which the idmap
+// does not map), so it holds host ids and its top directory is given to
+// the namespace's root. A bind mount (a snapshot without parents) is
+// idmapped as a whole.
+func MountAllIDMapped(ms []Mount, target, userns string, rootUID, rootGID int) error {
+	ns, err := os.Open(userns)
+	if err != nil {
+		return fmt.Errorf("idmapped rootfs: %w", err)
+	}
+	defer ns.Close()
+	mapped := make([]Mount, len(ms))
+	var views []string
+	defer func() {
+		for _, v := range views {
+			unix.Unmount(v, unix.MNT_DETACH)
+			os.Remove(v)
+		}
+	}()
+	for i, m := range ms {
+		dirs, upper := layerDirs(m)
+		if len(dirs) == 0 {
+			return fmt.Errorf("idmapped rootfs: cannot idmap a %s mount", m.Type)
+		}
+		if upper != "" {
+			if err := giveRoot(upper, rootUID, rootGID); err != nil {
+				return err
+			}
+		}
+		root := commonDir(dirs)
+		view := fmt.Sprintf("%s.idmap%d", target, i)
+		if err := os.Mkdir(view, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("idmapped rootfs: %w", err)
+		}
+		views = append(views, view)
+		unix.Unmount(view, unix.MNT_DETACH) // left by a crash
+		if err := idmapClone(root, view, int(ns.Fd())); err != nil {
+			return err
+		}
+		mapped[i] = m.relocate(root, view)
+	}
+	return MountAll(mapped, target)
+}
+
+// giveRoot makes an upper layer's top directory the namespace root's, the
+// first time (it may have been given before).
+func giveRoot(dir string, uid, gid int) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("idmapped rootfs: %w", err)
+	}
+	if st.Uid != 0 || st.Gid != 0 {
+		return nil
+	}
+	if err := os.Lchown(dir, uid, gid); err != nil {
+		return fmt.Errorf("idmapped rootfs: %w", err)
+	}
+	return nil
+}
+
+// layerDirs are the host directories to idmap in a mount (its lower
+// layers, or a bind's source) and its upper layer, if any.
+func layerDirs(m Mount) (dirs []string, upper string) {
+	o := parseMountOptions(m.Options)
+	if m.Type == "bind" || o.flags&unix.MS_BIND != 0 {
+		return []string{m.Source}, ""
+	}
+	if m.Type != "overlay" {
+		return nil, ""
+	}
+	for _, d := range o.data {
+		k, v, _ := strings.Cut(d, "=")
+		switch k {
+		case "lowerdir":
+			dirs = append(dirs, strings.Split(v, ":")...)
+		case "upperdir":
+			upper = v
+		}
+	}
+	return dirs, upper
+}
+
+// commonDir is the deepest directory that holds every one of dirs.
+func commonDir(dirs []string) string {
+	c := filepath.Clean(dirs[0])
+	for _, d := range dirs[1:] {
+		d = filepath.Clean(d)
+		for c != "/" && d != c && !strings.HasPrefix(d, c+"/") {
+			c = filepath.Dir(c)
+		}
+	}
+	return c
+}
+
+// relocate rewrites m's lower layers (or bind source) under root to the
+// same paths under view.
+func (m Mount) relocate(root, view string) Mount {
+	move := func(p string) string {
+		if rel, err := filepath.Rel(root, filepath.Clean(p)); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return filepath.Join(view, rel)
+		}
+		return p
+	}
+	out := Mount{Type: m.Type, Source: m.Source}
+	if o := parseMountOptions(m.Options); m.Type == "bind" || o.flags&unix.MS_BIND != 0 {
+		out.Source = move(m.Source)
+	}
+	for _, opt := range m.Options {
+		if v, ok := strings.CutPrefix(opt, "lowerdir="); ok {
+			parts := strings.Split(v, ":")
+			for i := range parts {
+				parts[i] = move(parts[i])
+			}
+			opt = "lowerdir=" + strings.Join(parts, ":")
+		}
+		out.Options = append(out.Options, opt)
+	}
+	return out
+}
+
+// idmapClone attaches at view a copy of the mount tree at dir, idmapped
+// through the user namespace nsFD.
+func idmapClone(dir, view string, nsFD int) error {
+	tree, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("idmapped rootfs: open_tree %s: %w", dir, err)
+	}
+	defer unix.Close(tree)
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(nsFD)}
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		return fmt.Errorf("idmapped rootfs: the filesystem of %s cannot be idmapped: %w", dir, err)
+	}
+	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, view, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("idmapped rootfs: attach at %s: %w", view, err)
+	}
+	return nil
 }

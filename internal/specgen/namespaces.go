@@ -1,6 +1,7 @@
 package specgen
 
 import (
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -23,6 +24,8 @@ type nsInfo struct {
 	utsHost    bool
 	utsJoined  bool
 	cgroupHost bool
+	userns     bool   // a joined user namespace (a pod's)
+	maxGID     uint32 // the highest group id mapped in it
 }
 
 // cgroup2Host reports whether /sys/fs/cgroup is the unified hierarchy.
@@ -117,6 +120,16 @@ func namespaces(o Options) (nsInfo, error) {
 	}
 
 	add(specs.MountNamespace, "")
+	if o.UserNSPath != "" {
+		if !filepath.IsAbs(o.UserNSPath) || len(o.UIDMappings) == 0 || len(o.GIDMappings) == 0 {
+			return info, errdefs.InvalidArgument("user namespace %q: needs an absolute path and its uid and gid maps", o.UserNSPath)
+		}
+		add(specs.UserNamespace, filepath.Clean(o.UserNSPath))
+		info.userns = true
+		for _, m := range o.GIDMappings {
+			info.maxGID = max(info.maxGID, m.ContainerID+m.Size-1)
+		}
+	}
 	if cgroup2Host() {
 		add(specs.CgroupNamespace, "")
 	} else {
@@ -173,7 +186,12 @@ func sysctls(in map[string]string, ns nsInfo) (map[string]string, error) {
 	}
 	if !ns.netHost && !ns.netJoined {
 		if _, ok := in["net.ipv4.ping_group_range"]; !ok {
+			// Every group may ping; in a user namespace, only its groups
+			// can be named.
 			out["net.ipv4.ping_group_range"] = "0 2147483647"
+			if ns.userns {
+				out["net.ipv4.ping_group_range"] = fmt.Sprintf("0 %d", ns.maxGID)
+			}
 		}
 		if _, ok := in["net.ipv4.ip_unprivileged_port_start"]; !ok && kernelVersion().atLeast(kver{4, 11}) {
 			out["net.ipv4.ip_unprivileged_port_start"] = "0"

@@ -116,6 +116,11 @@ type Options struct {
 	// caller resolved. IPCMode also takes "private", "shareable" and "none"
 	// (a private namespace without /dev/shm).
 	IPCMode, PIDMode, UTSMode string
+	// UserNSPath joins the user namespace pinned there (a pod's), whose
+	// maps are UIDMappings and GIDMappings. The container's new
+	// namespaces belong to it.
+	UserNSPath               string
+	UIDMappings, GIDMappings []specs.LinuxIDMapping
 
 	CgroupParent string // default "/berth"; a "*.slice" parent selects systemd's "slice:berth:id" form
 	OOMScoreAdj  *int
@@ -171,8 +176,10 @@ func Generate(img Image, opts Options) (*specs.Spec, error) {
 		Version: specs.Version,
 		Root:    &specs.Root{Path: root, Readonly: opts.ReadOnly},
 		Linux: &specs.Linux{
-			Namespaces: ns.list,
-			Resources:  &specs.LinuxResources{},
+			Namespaces:  ns.list,
+			Resources:   &specs.LinuxResources{},
+			UIDMappings: opts.UIDMappings,
+			GIDMappings: opts.GIDMappings,
 		},
 	}
 	if err := setHostname(s, opts, ns); err != nil {

@@ -53,6 +53,13 @@ func startDaemon(t *testing.T, config string) *daemon {
 	t.Helper()
 	testutil.RequireRoot(t)
 	dir := t.TempDir()
+	// As /run and /var/lib are: a pod's user namespace root must be able
+	// to reach its rootfs (t.TempDir's directories are 0700).
+	for _, p := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
 	d := &daemon{t: t, root: filepath.Join(dir, "root"), state: filepath.Join(dir, "run"), config: filepath.Join(dir, "docker"), extra: config}
 	d.sock = filepath.Join(d.state, "berth.sock")
 	d.start()
