@@ -18,6 +18,9 @@ func (s *Server) userPath(id string) string { return filepath.Join(s.sandboxDir(
 // the pod's own (NamespaceMode_POD), as the kubelet sends them. The other
 // modes have no meaning for a pod.
 func podUserNS(o *runtimeapi.UserNamespace) (uids, gids []nspin.IDMap, err error) {
+	if o == nil {
+		return nil, nil, nil // (POD is the enum's zero value: no options is NODE)
+	}
 	switch o.GetMode() {
 	case runtimeapi.NamespaceMode_NODE:
 		if len(o.GetUids()) > 0 || len(o.GetGids()) > 0 {
