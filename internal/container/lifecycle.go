@@ -401,13 +401,25 @@ func (s *Service) Remove(ctx context.Context, term string, opts RemoveOptions) e
 	}
 	unlock := s.lock(c.ID)
 	defer unlock()
-	if _, err := s.update(c.ID, func(c *Container) error {
-		if c.State.Running() {
+	// The record goes first, in one transaction with the check that the
+	// container is not running again: what it leaves behind if the daemon
+	// dies before the rest is done (writable layer, bundle, data and shim
+	// directories, network namespace) belongs to no container, which the
+	// next start cleans up (Recover and the garbage collector).
+	err = s.Meta.Update(func(tx *metadata.Tx) error {
+		cur, err := containersTable.Get(tx, c.ID)
+		if err != nil {
+			return err
+		}
+		if cur.State.Running() {
 			return errdefs.Conflict("container %s started again while it was being removed", c.ID[:12])
 		}
-		c.State.Status = StatusRemoving
-		return nil
-	}); err != nil {
+		// For waiters that look once the record is gone.
+		s.rememberExit(c.ID, WaitResult{ExitCode: cur.State.ExitCode, Error: cur.State.Error})
+		namesTable.Delete(tx, c.Name)
+		return containersTable.Delete(tx, c.ID)
+	})
+	if err != nil {
 		return err
 	}
 	s.release(c.ID)
@@ -417,20 +429,10 @@ func (s *Service) Remove(ctx context.Context, term string, opts RemoveOptions) e
 		os.RemoveAll(s.shimDir(c.ID))
 	}()
 	if err := s.Snaps.Remove(ctx, c.ID); err != nil && !errdefs.IsNotFound(err) {
-		s.update(c.ID, func(c *Container) error { c.State.Status, c.State.Error = StatusDead, err.Error(); return nil })
-		return fmt.Errorf("remove container %s: writable layer: %w", c.ID[:12], err)
+		// Left to the garbage collector.
+		s.log().Warn("remove container: writable layer", "container", c.ID, "err", err)
 	}
 	os.RemoveAll(s.dataDir(c.ID))
-	if final, err := s.Get(c.ID); err == nil {
-		s.rememberExit(c.ID, WaitResult{ExitCode: final.State.ExitCode, Error: final.State.Error})
-	}
-	err = s.Meta.Update(func(tx *metadata.Tx) error {
-		namesTable.Delete(tx, c.Name)
-		return containersTable.Delete(tx, c.ID)
-	})
-	if err != nil {
-		return err
-	}
 	forgetExecs(c.ID)
 	s.notify()
 	s.publish("destroy", c, nil)

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/berth-dev/berth/internal/shim"
+	"github.com/berth-dev/berth/internal/snapshot"
 )
 
 // Recover runs at daemon start: it reconnects to the shim of every
@@ -72,6 +73,17 @@ func (s *Service) Recover(ctx context.Context) error {
 	known := map[string]bool{}
 	for _, c := range list {
 		known[c.ID] = true
+	}
+	// Bundles and data of containers whose removal a crash cut short
+	// (their records go first).
+	for _, dir := range []string{filepath.Join(s.State, "containers"), filepath.Join(s.Root, "containers")} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if !known[e.Name()] && e.IsDir() {
+				snapshot.UnmountAll(filepath.Join(dir, e.Name(), "rootfs"))
+				os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+		}
 	}
 	// Shim directories of removed containers: a removal leaves the
 	// directory to a background cleanup, which a stop may have cut short.

@@ -48,6 +48,10 @@ type core struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// trash: deletions of removed snapshots' directories, which go on in
+	// the background (Close waits for them; Open deletes what a stop cut
+	// short).
+	trash sync.WaitGroup
 	// deferSync leaves flushing committed layers to the caller (see
 	// DeferSync).
 	deferSync bool
@@ -241,9 +245,15 @@ func syncFS(path string) error {
 // WhiteoutMode says how deletions are written into UpperDir.
 func (c *core) WhiteoutMode() WhiteoutMode { return c.drv.whiteoutMode() }
 
+// Settle waits until the directories of removed snapshots are deleted.
+func (c *core) Settle() { c.trash.Wait() }
+
 // Close closes the metadata database; it is safe to call more than once.
 func (c *core) Close() error {
-	c.closeOnce.Do(func() { c.closeErr = c.db.Close() })
+	c.closeOnce.Do(func() {
+		c.trash.Wait()
+		c.closeErr = c.db.Close()
+	})
 	return c.closeErr
 }
 

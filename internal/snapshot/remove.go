@@ -15,7 +15,7 @@ import (
 )
 
 // Remove drops the record and renames the directory to its trash name in
-// one transaction, then deletes the trash. A crash before the commit is
+// one transaction, then deletes the trash in the background. A crash before the commit is
 // undone by Open (the rm- dir of a live record is renamed back); one after
 // it leaves only trash, which Open deletes.
 func (c *core) Remove(ctx context.Context, key string) error {
@@ -54,10 +54,14 @@ func (c *core) Remove(ctx context.Context, key string) error {
 		return err
 	}
 	if trash != "" {
-		// The snapshot is gone either way; leftovers are Open's to delete.
-		if err := os.RemoveAll(trash); err != nil {
-			slog.Warn("delete removed snapshot's directory", "key", key, "dir", trash, "err", err)
-		}
+		// The snapshot is gone either way: its directory goes off the
+		// caller's path (a container's writable layer can hold many
+		// files), and leftovers are Open's to delete.
+		c.trash.Go(func() {
+			if err := os.RemoveAll(trash); err != nil {
+				slog.Warn("delete removed snapshot's directory", "key", key, "dir", trash, "err", err)
+			}
+		})
 	}
 	return nil
 }

@@ -421,6 +421,9 @@ func testRemove(e *suiteEnv) {
 	if n := e.names(); len(n) != 0 {
 		t.Errorf("after removing everything walk = %v", n)
 	}
+	if s, ok := e.s.(interface{ Settle() }); ok {
+		s.Settle() // directories are deleted in the background
+	}
 	if d := e.snapshotDirs(); len(d) != 0 {
 		t.Errorf("after removing everything directories %v remain", d)
 	}

@@ -256,7 +256,19 @@ func (d *daemon) rootfs(chainID string) string {
 func (d *daemon) counts() (blobs, snaps, ingests int) {
 	entries, _ := os.ReadDir(filepath.Join(d.root, "content", "blobs", "sha256"))
 	blobs = len(entries)
-	entries, _ = os.ReadDir(filepath.Join(d.root, "snapshots", "overlay", "snapshots"))
+	// A removed snapshot's directory is renamed rm-<id> and deleted in
+	// the background: give that a moment, and count what is left.
+	dir := filepath.Join(d.root, "snapshots", "overlay", "snapshots")
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		entries, _ = os.ReadDir(dir)
+		trash := false
+		for _, e := range entries {
+			trash = trash || strings.HasPrefix(e.Name(), "rm-")
+		}
+		if !trash || time.Now().After(end) {
+			break
+		}
+	}
 	snaps = len(entries)
 	entries, _ = os.ReadDir(filepath.Join(d.root, "content", "ingest"))
 	ingests = len(entries)
