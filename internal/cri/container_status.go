@@ -13,6 +13,13 @@ import (
 
 // ContainerStatus reports a container's state, times, exit and mounts.
 func (s *Server) ContainerStatus(ctx context.Context, req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
+	// All of it comes from the container's record.
+	return cached(s, containerStatusKey{req.GetContainerId(), req.GetVerbose()}, func() (*runtimeapi.ContainerStatusResponse, error) {
+		return s.containerStatus(req)
+	})
+}
+
+func (s *Server) containerStatus(req *runtimeapi.ContainerStatusRequest) (*runtimeapi.ContainerStatusResponse, error) {
 	c, err := s.getContainer(req.GetContainerId())
 	if err != nil {
 		return nil, err

@@ -16,13 +16,15 @@ func (s *Server) ListImages(ctx context.Context, req *runtimeapi.ListImagesReque
 		}
 		return &runtimeapi.ListImagesResponse{Images: []*runtimeapi.Image{s.toCRIImage(ctx, *img)}}, nil
 	}
-	list, err := s.Images.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	resp := &runtimeapi.ListImagesResponse{}
-	for _, img := range list {
-		resp.Images = append(resp.Images, s.toCRIImage(ctx, img))
-	}
-	return resp, nil
+	return cached(s, listImagesKey{}, func() (*runtimeapi.ListImagesResponse, error) {
+		list, err := s.Images.List(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp := &runtimeapi.ListImagesResponse{}
+		for _, img := range list {
+			resp.Images = append(resp.Images, s.toCRIImage(ctx, img))
+		}
+		return resp, nil
+	})
 }

@@ -69,6 +69,7 @@ type Server struct {
 	streamHTTP *http.Server
 
 	userCache sync.Map // image ID -> its config's user
+	answers   answerCache
 
 	fsMu    sync.Mutex
 	fsAt    time.Time
