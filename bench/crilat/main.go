@@ -97,17 +97,35 @@ func main() {
 		_, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: ids[i]})
 		return err
 	})
-	// As critest -benchmark does: create, start, stop, then remove.
+	// As critest -benchmark does: create, start, status, stop, then remove.
 	ids = ids[:0]
+	var afterStart, versionAfterStart []time.Duration
 	measure("StartContainer", *n/40, func(i int) error {
 		r, err := rt.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{PodSandboxId: pod.PodSandboxId, Config: ccfg(fmt.Sprint("y", i)), SandboxConfig: pcfg})
 		if err != nil {
 			return err
 		}
 		ids = append(ids, r.ContainerId)
-		_, err = rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: r.ContainerId})
+		if _, err = rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: r.ContainerId}); err != nil {
+			return err
+		}
+		if d := os.Getenv("CRILAT_DELAY"); d != "" {
+			dd, _ := time.ParseDuration(d)
+			time.Sleep(dd)
+		}
+		t0 := time.Now()
+		_, err = rt.Version(ctx, &runtimeapi.VersionRequest{})
+		versionAfterStart = append(versionAfterStart, time.Since(t0))
+		if err != nil {
+			return err
+		}
+		t0 = time.Now()
+		_, err = rt.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: r.ContainerId, Verbose: true})
+		afterStart = append(afterStart, time.Since(t0))
 		return err
 	})
+	fmt.Printf("%-22s p50 %6d µs  p90 %6d µs\n", "Version(after start)", pct(versionAfterStart, 50), pct(versionAfterStart, 90))
+	fmt.Printf("%-22s p50 %6d µs  p90 %6d µs\n", "ContainerStatus(after start, after Version)", pct(afterStart, 50), pct(afterStart, 90))
 	measure("StopContainer", len(ids), func(i int) error {
 		_, err := rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: ids[i], Timeout: 0})
 		return err
@@ -116,4 +134,14 @@ func main() {
 		_, err := rt.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: ids[i]})
 		return err
 	})
+}
+
+// pct is the p-th percentile of d in µs.
+func pct(d []time.Duration, p int) int64 {
+	if len(d) == 0 {
+		return 0
+	}
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return d[len(d)*p/100].Microseconds()
 }

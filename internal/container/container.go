@@ -37,6 +37,9 @@ type State struct {
 	// StoppedByUser is set by stop/kill so restart policies leave the
 	// container alone (and unless-stopped survives a daemon restart).
 	StoppedByUser bool `json:"stoppedByUser,omitempty"`
+	// User is the process's user as started (ids resolved, groups
+	// added), which status calls report.
+	User *specs.User `json:"user,omitempty"`
 }
 
 // Running reports whether the container has a live process.

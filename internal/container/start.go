@@ -202,7 +202,7 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 	}
 	args := spec.Process.Args
 	updated, err := s.update(c.ID, func(c *Container) error {
-		c.State = State{Status: StatusRunning, Pid: st.Pid, StartedAt: time.Now().UTC()}
+		c.State = State{Status: StatusRunning, Pid: st.Pid, StartedAt: time.Now().UTC(), User: &spec.Process.User}
 		if len(args) > 0 {
 			c.Path, c.Args = args[0], args[1:]
 		}

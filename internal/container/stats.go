@@ -226,6 +226,10 @@ func (s *Service) Update(ctx context.Context, term string, r container.Resources
 // ProcessUser is the user a started container's process runs as (from
 // its bundle), nil if unknown.
 func (s *Service) ProcessUser(id string) *specs.User {
+	if c, err := s.Get(id); err == nil && c.State.User != nil {
+		return c.State.User
+	}
+	// Started before the record kept it.
 	raw, err := os.ReadFile(filepath.Join(s.bundleDir(id), "config.json"))
 	if err != nil {
 		return nil

@@ -76,7 +76,10 @@ func (s *Server) processUser(c *ctr.Container) *runtimeapi.ContainerUser {
 	if v, ok := s.userCache.Load(key); ok {
 		return v.(*runtimeapi.ContainerUser)
 	}
-	u := s.Containers.ProcessUser(c.ID)
+	u := c.State.User
+	if u == nil {
+		u = s.Containers.ProcessUser(c.ID)
+	}
 	if u == nil {
 		return nil
 	}
