@@ -551,8 +551,8 @@ func (c *cli) resizeLoop(ctx context.Context, path string) {
 }
 
 // parsePublish reads -p specs ([ip:][hostPort:]containerPort[/proto], with
-// equal-length port ranges) and --expose, into Docker's ExposedPorts and
-// PortBindings.
+// equal-length port ranges, or a host range for one container port) and
+// --expose, into Docker's ExposedPorts and PortBindings.
 func parsePublish(publish, expose []string) (map[string]struct{}, map[string][]map[string]string, error) {
 	exposed := map[string]struct{}{}
 	bindings := map[string][]map[string]string{}
@@ -609,6 +609,14 @@ func parsePublish(publish, expose []string) (map[string]struct{}, map[string][]m
 		if hostPart != "" {
 			if hlo, hhi, err = portRange(hostPart); err != nil {
 				return nil, nil, errdefs.InvalidArgument("invalid hostPort: %s", hostPart)
+			}
+			// A host range for one container port: the daemon takes
+			// the first free port of it.
+			if chi == clo && hhi != hlo {
+				key := fmt.Sprintf("%d/%s", clo, proto)
+				exposed[key] = struct{}{}
+				bindings[key] = append(bindings[key], map[string]string{"HostIp": ip, "HostPort": fmt.Sprintf("%d-%d", hlo, hhi)})
+				continue
 			}
 			if hhi-hlo != chi-clo {
 				return nil, nil, errdefs.InvalidArgument("invalid ranges specified for container and host Ports: %s and %s", ctrPart, hostPart)

@@ -18,6 +18,20 @@ func (s *Service) writeFiles(c *Container) (hostname, hosts, resolv string, err 
 		d := c.Pod.Files
 		return filepath.Join(d, "hostname"), filepath.Join(d, "hosts"), filepath.Join(d, "resolv.conf"), nil
 	}
+	if id, ok := strings.CutPrefix(string(c.HostConfig.NetworkMode), "container:"); ok {
+		// The other container's files, as in Docker: its names and
+		// resolvers are the network's.
+		other, err := s.Get(id)
+		if err != nil {
+			return "", "", "", err
+		}
+		if other.Pod != nil {
+			d := other.Pod.Files
+			return filepath.Join(d, "hostname"), filepath.Join(d, "hosts"), filepath.Join(d, "resolv.conf"), nil
+		}
+		d := s.dataDir(other.ID)
+		return filepath.Join(d, "hostname"), filepath.Join(d, "hosts"), filepath.Join(d, "resolv.conf"), nil
+	}
 	dir := s.dataDir(c.ID)
 	hostname = filepath.Join(dir, "hostname")
 	hosts = filepath.Join(dir, "hosts")

@@ -155,14 +155,20 @@ func portMappings(h *container.HostConfig, exposed map[nettypes.Port]struct{}) (
 				m.HostIP = b.HostIP.String()
 			}
 			if hp := strings.TrimSpace(b.HostPort); hp != "" {
-				if strings.Contains(hp, "-") {
-					return nil, errdefs.NotImplemented("host port ranges (%s) are not supported yet", hp)
-				}
-				n, err := strconv.Atoi(hp)
+				// A range: the first free port of it (docker run -p 8000-8010:80).
+				lo, hi, isRange := strings.Cut(hp, "-")
+				n, err := strconv.Atoi(lo)
 				if err != nil || n < 0 || n > 65535 {
 					return nil, errdefs.InvalidArgument("invalid host port %q for %s", hp, p)
 				}
 				m.HostPort = n
+				if isRange {
+					end, err := strconv.Atoi(hi)
+					if err != nil || n == 0 || end < n || end > 65535 {
+						return nil, errdefs.InvalidArgument("invalid host port range %q for %s", hp, p)
+					}
+					m.HostPortEnd = end
+				}
 			}
 			out = append(out, m)
 		}

@@ -294,6 +294,15 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 		Config: opts.Config, HostConfig: opts.HostConfig, Runtime: rt, State: State{Status: StatusCreated},
 		Endpoints: endpoints, Pod: opts.Pod, CRILogPath: opts.CRILogPath,
 	}
+	if id, ok := strings.CutPrefix(string(c.HostConfig.NetworkMode), "container:"); ok {
+		// As in Docker: the other container's network, and its name.
+		if c.Config.Hostname != "" {
+			return nil, errdefs.InvalidArgument("conflicting options: hostname and the network mode")
+		}
+		if other, err := s.Get(id); err == nil {
+			c.Config.Hostname, c.Config.Domainname = other.Config.Hostname, other.Config.Domainname
+		}
+	}
 	if c.Config.Hostname == "" && c.Pod == nil { // a pod's containers have its UTS namespace
 		c.Config.Hostname = c.ID[:12]
 	}

@@ -103,8 +103,11 @@ func (a *Attachment) IPv6() netip.Prefix {
 
 // PortMapping is one published port.
 type PortMapping struct {
-	HostIP        string `json:"hostIP,omitempty"` // "" for every address
-	HostPort      int    `json:"hostPort"`
+	HostIP   string `json:"hostIP,omitempty"` // "" for every address
+	HostPort int    `json:"hostPort"`
+	// HostPortEnd, if set, makes HostPort..HostPortEnd a range to take the
+	// first free port of (docker run -p 8000-8010:80).
+	HostPortEnd   int    `json:"hostPortEnd,omitempty"`
 	ContainerPort int    `json:"containerPort"`
 	Protocol      string `json:"protocol"` // tcp, udp or sctp
 }

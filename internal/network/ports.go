@@ -35,12 +35,12 @@ func (r *portReserver) reserve(containerID string, ports []PortMapping) (out []P
 		}
 	}()
 	for _, p := range ports {
-		fd, port, err := bindPort(p)
+		fd, port, err := bindRange(p)
 		if err != nil {
 			return nil, err
 		}
 		fds = append(fds, fd)
-		p.HostPort = port
+		p.HostPort, p.HostPortEnd = port, 0
 		out = append(out, p)
 	}
 	r.mu.Lock()
@@ -67,6 +67,31 @@ func (r *portReserver) releaseAll() {
 		}
 		delete(r.byCtr, id)
 	}
+}
+
+// bindRange binds the first free port of a mapping's host port range (or
+// its one port).
+func bindRange(p PortMapping) (int, int, error) {
+	if p.HostPortEnd == 0 || p.HostPortEnd == p.HostPort {
+		return bindPort(p)
+	}
+	if p.HostPort <= 0 || p.HostPortEnd < p.HostPort || p.HostPortEnd > 65535 {
+		return -1, 0, errdefs.InvalidArgument("invalid host port range %d-%d", p.HostPort, p.HostPortEnd)
+	}
+	var last error
+	for port := p.HostPort; port <= p.HostPortEnd; port++ {
+		q := p
+		q.HostPort = port
+		fd, got, err := bindPort(q)
+		if err == nil {
+			return fd, got, nil
+		}
+		if !errdefs.IsConflict(err) {
+			return -1, 0, err
+		}
+		last = err
+	}
+	return -1, 0, errdefs.Conflict("no free host port in %d-%d for %d/%s: %v", p.HostPort, p.HostPortEnd, p.ContainerPort, p.Protocol, last)
 }
 
 // bindPort binds (without listening) a socket on the mapping's host

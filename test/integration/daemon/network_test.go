@@ -176,6 +176,16 @@ func TestNetworking(t *testing.T) {
 	if out := strings.TrimSpace(d.docker("run", "--rm", "--network", "n2", img, "wget", "-qO-", "web2")); out != "from-web2" {
 		t.Errorf("docker: wget web2 on n2: %q", out)
 	}
+	// --network container:web: web's network (its server on localhost),
+	// hostname, hosts and resolvers.
+	webHost := strings.TrimSpace(d.berth("inspect", "-f", "{{.Config.Hostname}}", "web"))
+	out := d.docker("run", "--rm", "--network", "container:web", img, "sh", "-c", "hostname; wget -qO- http://localhost; grep -c "+webHost+" /etc/hosts; grep -c nameserver /etc/resolv.conf; wget -qO- www")
+	if lines := strings.Fields(out); len(lines) != 5 || lines[0] != webHost || lines[1] != "from-web" || lines[2] == "0" || lines[4] != "from-web" {
+		t.Errorf("--network container:web: %q (want %s, from-web, hosts and resolvers of web)", out, webHost)
+	}
+	if msg := d.berthFail("run", "--rm", "--network", "container:web", "--hostname", "x", img, "true"); !strings.Contains(msg, "conflicting options") {
+		t.Errorf("--hostname with container network: %q", msg)
+	}
 	if ip := strings.TrimSpace(d.docker("inspect", "-f", "{{.NetworkSettings.Networks.n2.IPAddress}}", "web2")); ip != "10.123.45.77" {
 		t.Errorf("--ip: inspect says %q", ip)
 	}
@@ -279,10 +289,17 @@ func TestNetworking(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "port is already allocated") {
 		t.Errorf("port taken twice: code %d, %q", code, errOut)
 	}
+	// A host port range for one container port takes its first free port
+	// (p1 is pub's).
+	d.docker(append([]string{"run", "-d", "--name", "ranged", "-p", fmt.Sprintf("%d-%d:80", p1, p1+20), img}, httpd("ranged")...)...)
+	out = strings.TrimSpace(d.berth("port", "ranged", "80/tcp"))
+	if _, port, _ := strings.Cut(out, ":"); port == "" || port == fmt.Sprint(p1) || fetch(t, "http://127.0.0.1:"+port+"/") != "ranged" {
+		t.Errorf("host port range: port %q", out)
+	}
 	if out := d.berthFail("network", "rm", "n1"); !strings.Contains(out, "active endpoints") {
 		t.Errorf("rm of a network in use: %q", out)
 	}
-	d.berth("rm", "-f", "web", "web2", "pub", "lo", "rand", "all")
+	d.berth("rm", "-f", "web", "web2", "pub", "lo", "rand", "all", "ranged")
 	d.berth("container", "prune", "-f")
 	d.berth("network", "rm", "n1", "n2")
 	if veths, netns, _, leases := d.netSettled(func(v, n, _, l int) bool { return v == veths0 && n == 0 && l == 0 }); veths != veths0 || netns != 0 || leases != 0 {
