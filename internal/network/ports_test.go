@@ -30,7 +30,6 @@ func freeRange(t *testing.T, n int) int {
 	return 0
 }
 
-
 func TestBindRange(t *testing.T) {
 	base := freeRange(t, 3)
 	// The first port of the range is taken: the next one is used.
