@@ -11,10 +11,27 @@ import (
 // what leaves a network for elsewhere, and forwarding to and from its
 // bridge (accepted before a host FORWARD policy of DROP, as dockerd sets).
 // Installed once per network and daemon run, removed with the network.
+//
+// Networks are kept apart as Docker does it, whatever their bridges are
+// called: BERTH-FORWARD first sends what leaves any network's bridge for
+// another interface to BERTH-ISOLATION-1, which passes it to
+// BERTH-ISOLATION-2, which drops it if that interface is another
+// network's bridge.
 const (
 	natChain     = "BERTH-POSTROUTING"
 	forwardChain = "BERTH-FORWARD"
+	isoChain1    = "BERTH-ISOLATION-1"
+	isoChain2    = "BERTH-ISOLATION-2"
 )
+
+// ownChain says whether berthd made chain (and may create it).
+func ownChain(chain string) bool {
+	switch chain {
+	case natChain, forwardChain, isoChain1, isoChain2:
+		return true
+	}
+	return false
+}
 
 type ruleSet struct {
 	mu   sync.Mutex
@@ -41,7 +58,7 @@ func (m *Manager) removeRules(n *Network) {
 	defer m.rules.mu.Unlock()
 	delete(m.rules.done, n.ID)
 	for _, r := range networkRules(n) {
-		if r.chain == natChain || r.chain == forwardChain {
+		if ownChain(r.chain) && !r.shared {
 			ipt(r.v6, append([]string{"-t", r.table, "-D", r.chain}, r.args...)...)
 		}
 	}
@@ -52,6 +69,7 @@ type rule struct {
 	table, chain string
 	args         []string
 	insert       bool // at the top of the chain
+	shared       bool // every network's: stays when one is removed
 }
 
 func networkRules(n *Network) []rule {
@@ -68,8 +86,9 @@ func networkRules(n *Network) []rule {
 			continue
 		}
 		rs = append(rs,
-			rule{v6: v6, table: "nat", chain: "POSTROUTING", args: []string{"-j", natChain}},
-			rule{v6: v6, table: "filter", chain: "FORWARD", args: []string{"-j", forwardChain}, insert: true},
+			rule{v6: v6, table: "nat", chain: "POSTROUTING", args: []string{"-j", natChain}, shared: true},
+			rule{v6: v6, table: "filter", chain: "FORWARD", args: []string{"-j", forwardChain}, insert: true, shared: true},
+			rule{v6: v6, table: "filter", chain: forwardChain, args: []string{"-j", isoChain1}, insert: true, shared: true},
 		)
 		br := n.Bridge
 		if n.Internal {
@@ -84,12 +103,12 @@ func networkRules(n *Network) []rule {
 			rs = append(rs, rule{v6: v6, table: "nat", chain: natChain, args: append([]string{"-s", s, "!", "-d", s, "!", "-o", br, "-j", "MASQUERADE"}, comment...)})
 		}
 		// Networks are apart, as Docker's are: nothing is forwarded from
-		// this bridge to another network's (user networks are br-*, the
-		// default one berth*), then everything else from it is.
+		// this bridge to another network's, nor from another to this one
+		// (the isolation chains); everything else from it is.
 		rs = append(rs,
+			rule{v6: v6, table: "filter", chain: isoChain1, args: append([]string{"-i", br, "!", "-o", br, "-j", isoChain2}, comment...)},
+			rule{v6: v6, table: "filter", chain: isoChain2, args: append([]string{"-o", br, "-j", "DROP"}, comment...)},
 			rule{v6: v6, table: "filter", chain: forwardChain, args: append([]string{"-i", br, "-o", br, "-j", "ACCEPT"}, comment...)},
-			rule{v6: v6, table: "filter", chain: forwardChain, args: append([]string{"-i", br, "-o", "br-+", "-j", "DROP"}, comment...)},
-			rule{v6: v6, table: "filter", chain: forwardChain, args: append([]string{"-i", br, "-o", "berth+", "-j", "DROP"}, comment...)},
 			rule{v6: v6, table: "filter", chain: forwardChain, args: append([]string{"-i", br, "-j", "ACCEPT"}, comment...)},
 			rule{v6: v6, table: "filter", chain: forwardChain, args: append([]string{"-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "ACCEPT"}, comment...)},
 		)
@@ -97,19 +116,21 @@ func networkRules(n *Network) []rule {
 	return rs
 }
 
-// ensureRule adds r (and its chain) unless present.
+// ensureRule adds r (and the chains of ours it is in or jumps to) unless
+// present.
 func ensureRule(r rule) error {
-	if r.chain == natChain || r.chain == forwardChain {
-		if ipt(r.v6, "-t", r.table, "-n", "-L", r.chain) != nil {
-			if err := ipt(r.v6, "-t", r.table, "-N", r.chain); err != nil {
-				return err
-			}
+	chains := []string{}
+	if ownChain(r.chain) {
+		chains = append(chains, r.chain)
+	}
+	for i, a := range r.args {
+		if a == "-j" && i+1 < len(r.args) && ownChain(r.args[i+1]) {
+			chains = append(chains, r.args[i+1])
 		}
 	}
-	if r.chain != natChain && r.chain != forwardChain {
-		// A jump into our chain from a built-in one.
-		if ipt(r.v6, append([]string{"-t", r.table, "-n", "-L", r.args[1]}, []string{}...)...) != nil {
-			if err := ipt(r.v6, "-t", r.table, "-N", r.args[1]); err != nil {
+	for _, c := range chains {
+		if ipt(r.v6, "-t", r.table, "-n", "-L", c) != nil {
+			if err := ipt(r.v6, "-t", r.table, "-N", c); err != nil {
 				return err
 			}
 		}
