@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -30,7 +31,19 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 type execProcess struct {
 	path      string
 	args, env []string
+	late      []lateLimit // set just before execve
 }
+
+// lateLimit is an rlimit that would starve the init's own Go runtime of
+// memory (RLIMIT_AS, RLIMIT_DATA): it is set at the last moment, when
+// lowering a limit needs no privilege.
+type lateLimit struct {
+	resource int
+	lim      unix.Rlimit
+}
+
+// lateRlimits are the resources setting late keeps from the init.
+var lateRlimits = map[int]bool{unix.RLIMIT_AS: true, unix.RLIMIT_DATA: true}
 
 // prepareProcess does everything between the finished rootfs and execve, in
 // the order the kernel's rules force: things that need privilege first,
@@ -47,11 +60,26 @@ func prepareProcess(cfg *initConfig, console *os.File) (*execProcess, error) {
 	if err := cloexecFrom(3 + cfg.PreserveFDs); err != nil {
 		return nil, err
 	}
+	var late []lateLimit
 	for _, rl := range p.Rlimits {
+		res := rlimitNames[rl.Type]
 		lim := syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}
+		if lateRlimits[res] {
+			// Only a raise of the hard limit needs privilege: that much
+			// now, the limit itself at execve.
+			var cur syscall.Rlimit
+			if err := syscall.Getrlimit(res, &cur); err == nil && rl.Hard > cur.Max {
+				raise := syscall.Rlimit{Cur: min(cur.Cur, rl.Hard), Max: rl.Hard}
+				if err := syscall.Setrlimit(res, &raise); err != nil {
+					return nil, fmt.Errorf("setrlimit %s (soft %d, hard %d): %w", rl.Type, rl.Soft, rl.Hard, err)
+				}
+			}
+			late = append(late, lateLimit{res, unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}})
+			continue
+		}
 		// syscall.Setrlimit (not a raw prlimit) so the Go runtime does not
 		// restore its own NOFILE value at exec.
-		if err := syscall.Setrlimit(rlimitNames[rl.Type], &lim); err != nil {
+		if err := syscall.Setrlimit(res, &lim); err != nil {
 			return nil, fmt.Errorf("setrlimit %s (soft %d, hard %d): %w", rl.Type, rl.Soft, rl.Hard, err)
 		}
 	}
@@ -108,7 +136,7 @@ func prepareProcess(cfg *initConfig, console *os.File) (*execProcess, error) {
 			return nil, err
 		}
 	}
-	return &execProcess{path: path, args: p.Args, env: env}, nil
+	return &execProcess{path: path, args: p.Args, env: env, late: late}, nil
 }
 
 func loadSeccomp(cfg *initConfig) error {
@@ -213,6 +241,28 @@ func lookPath(file string, env []string) (string, error) {
 }
 
 func (p *execProcess) exec() error {
+	if len(p.late) > 0 {
+		// Once the limits are set the runtime cannot map more memory,
+		// and execve's argument copies still need some: make room in the
+		// heap first (allocated, dropped, collected: the pages stay).
+		need := len(p.path) + 1 + 8*(len(p.args)+len(p.env)+2)
+		for _, a := range p.args {
+			need += len(a) + 1
+		}
+		for _, e := range p.env {
+			need += len(e) + 1
+		}
+		room := make([]byte, 2*need+256<<10)
+		room[len(room)-1] = 1
+		room = nil
+		runtime.GC()
+	}
+	for _, l := range p.late {
+		// Raw: the limit may leave the runtime no room to grow.
+		if _, _, e := unix.RawSyscall6(unix.SYS_PRLIMIT64, 0, uintptr(l.resource), uintptr(unsafe.Pointer(&l.lim)), 0, 0, 0); e != 0 {
+			return fmt.Errorf("setrlimit %d (soft %d, hard %d): %w", l.resource, l.lim.Cur, l.lim.Max, e)
+		}
+	}
 	err := unix.Exec(p.path, p.args, p.env)
 	return fmt.Errorf("exec %s: %w", p.path, err)
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"bytes"
 	"errors"
 	"os"
@@ -291,6 +292,22 @@ func TestRlimits(t *testing.T) {
 		t.Errorf("RLIMIT_NOFILE 2000000: %s", res)
 	}
 	r.assertNoLeftovers(before, cgPath)
+	// Address-space and data limits too small for the init's own Go
+	// runtime: set only at execve, so the init never runs out of memory
+	// (it did, now and then, when they were set with the others).
+	// A large environment makes execve's copies need fresh memory.
+	small := func(s *specs.Spec) {
+		s.Process.Rlimits = []specs.POSIXRlimit{
+			{Type: "RLIMIT_AS", Soft: 48 << 20, Hard: 64 << 20}, {Type: "RLIMIT_DATA", Soft: 32 << 20, Hard: 32 << 20}}
+		for i := range 8 {
+			s.Process.Env = append(s.Process.Env, fmt.Sprintf("BIG%d=%s", i, strings.Repeat("x", 100<<10)))
+		}
+	}
+	for i := range 10 {
+		if out := r.mustSh(small, "ulimit -v; ulimit -Hv; ulimit -d; echo ${#BIG7}"); out != "49152\n65536\n32768\n102400\n" {
+			t.Fatalf("run %d: RLIMIT_AS 48/64 MiB, RLIMIT_DATA 32 MiB: %q", i, out)
+		}
+	}
 	res = r.runSh(func(s *specs.Spec) { s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_BOGUS", Soft: 1, Hard: 1}} }, "true")
 	if res.code == 0 || !strings.Contains(res.stderr, "RLIMIT_BOGUS") {
 		t.Errorf("unknown rlimit: %s", res)
