@@ -177,7 +177,7 @@ func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	d.imgs.InUse = d.ctrs.InUse
 	d.vols = &volume.Store{Meta: meta, Root: filepath.Join(cfg.Root, "volumes"), InUse: d.ctrs.VolumeUsers}
 	d.ctrs.Volumes = d.vols
-	d.gc = &gc.Collector{Content: cs, Snaps: snaps, Sources: []gc.Source{d.imgs.Roots, d.ctrs.Roots}, IngestAge: 24 * time.Hour, Log: log}
+	d.gc = &gc.Collector{Content: cs, Snaps: snaps, Sources: []gc.Source{d.imgs.Roots, d.ctrs.Roots}, IngestAge: 24 * time.Hour, Log: log, Lock: &d.imgs.GCLock}
 	d.cri = &cri.Server{CNIConfDir: cfg.CRI.CNIConfDir, Network: cfg.CRI.Network, Meta: meta, Pause: findBinary("berth-shim"), Containers: d.ctrs, Events: hub, State: filepath.Join(cfg.State, "cri"), Images: d.imgs, GC: d.gc, Networks: d.nets, Log: log, RuntimeVersion: version, Root: cfg.Root}
 	d.ctrs.NetworkOwners = d.cri.SandboxIDs
 	d.api = &dockerapi.Server{Images: d.imgs, Containers: d.ctrs, Volumes: d.vols, Networks: d.nets, Events: hub, GC: d.gc, Log: log, Version: version, Root: cfg.Root, Started: time.Now()}

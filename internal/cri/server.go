@@ -70,6 +70,8 @@ type Server struct {
 
 	userCache sync.Map // image ID -> its config's user
 	answers   answerCache
+	gcMu      sync.Mutex
+	gcDue     bool // a collection is scheduled (scheduleGC)
 
 	fsMu    sync.Mutex
 	fsAt    time.Time

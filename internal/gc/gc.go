@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -44,6 +45,10 @@ type Collector struct {
 	// resume before it is collected.
 	IngestAge time.Duration
 	Log       *slog.Logger
+	// Lock, if set, is held for a whole collection (mark to sweep):
+	// pulls hold it shared, so nothing they lease or find to reuse is
+	// swept under them.
+	Lock sync.Locker
 }
 
 // Stats reports one collection.
@@ -54,6 +59,10 @@ type Stats struct {
 
 // Collect runs one mark-and-sweep.
 func (c *Collector) Collect(ctx context.Context) (Stats, error) {
+	if c.Lock != nil {
+		c.Lock.Lock()
+		defer c.Lock.Unlock()
+	}
 	var st Stats
 	roots := NewRoots()
 	for _, src := range c.Sources {

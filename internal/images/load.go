@@ -41,6 +41,7 @@ func (s *Service) Load(ctx context.Context, r io.Reader, tmpDir string, progress
 		}
 		outer(p)
 	}
+	defer s.holdGC()()
 	lease, err := s.Meta.CreateLease(leaseTTL)
 	if err != nil {
 		return nil, err

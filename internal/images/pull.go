@@ -52,6 +52,7 @@ func (s *Service) Pull(ctx context.Context, ref reference.Reference, opts PullOp
 	if opts.Platform.OS == "" {
 		opts.Platform = DefaultPlatform()
 	}
+	defer s.holdGC()()
 	lease, err := s.Meta.CreateLease(leaseTTL)
 	if err != nil {
 		return Image{}, err

@@ -49,8 +49,20 @@ type Service struct {
 	// filesystems the background flusher syncs; see durable.go.
 	SyncDirs []string
 
+	// GCLock keeps garbage collection out while pulls and loads run: a
+	// lease taken after a collection's mark, for a blob or layer that
+	// was there to reuse, would not stop its sweep. Pulls share it
+	// (RLock); the collector takes it whole (gc.Collector.Lock).
+	GCLock sync.RWMutex
+
 	gcMu    sync.Mutex // one collection at a time; pulls hold leases instead
 	syncReq chan struct{}
+}
+
+// holdGC keeps collections out until the returned func is called.
+func (s *Service) holdGC() func() {
+	s.GCLock.RLock()
+	return s.GCLock.RUnlock
 }
 
 func (s *Service) publish(action, id, name string) {
