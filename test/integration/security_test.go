@@ -1,9 +1,9 @@
 package integration
 
 import (
-	"fmt"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
