@@ -1,13 +1,17 @@
 package cri
 
 import (
+	"context"
 	"sync"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/internal/metadata"
 )
 
 // answerCache remembers answers of the read-only calls the kubelet makes
-// all the time (ImageStatus, ListImages, ContainerStatus) for one version
+// all the time (ImageStatus, ListImages, ContainerStatus,
+// PodSandboxStatus) for one version
 // of the metadata, the ID of its last committed transaction: what they
 // report changes only with a commit, and any commit makes the cache start
 // over. Cached answers are shared, so nothing may modify them.
@@ -68,4 +72,20 @@ type (
 		id      string
 		verbose bool
 	}
+	podStatusKey struct {
+		id      string
+		verbose bool
+	}
 )
+
+// prewarm computes the status answers the kubelet asks for right after a
+// pod or a container changed (its PLEG relists), under the version the
+// change committed, so the first ask is answered from the cache.
+func (s *Server) prewarm(ctx context.Context, podID, containerID string) {
+	if podID != "" {
+		s.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID, Verbose: true})
+	}
+	if containerID != "" {
+		s.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: containerID, Verbose: true})
+	}
+}

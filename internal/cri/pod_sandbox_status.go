@@ -9,7 +9,20 @@ import (
 )
 
 // PodSandboxStatus reports a sandbox: state, IPs, namespaces, labels.
+// All of it comes from the sandbox's record (cached per metadata
+// version) but the timestamp.
 func (s *Server) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
+	a, err := cached(s, podStatusKey{req.GetPodSandboxId(), req.GetVerbose()}, func() (*runtimeapi.PodSandboxStatusResponse, error) {
+		return s.podSandboxStatus(req)
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A new response around the shared parts: only the time differs.
+	return &runtimeapi.PodSandboxStatusResponse{Status: a.Status, Info: a.Info, ContainersStatuses: a.ContainersStatuses, Timestamp: time.Now().UnixNano()}, nil
+}
+
+func (s *Server) podSandboxStatus(req *runtimeapi.PodSandboxStatusRequest) (*runtimeapi.PodSandboxStatusResponse, error) {
 	sb, err := s.getSandbox(req.GetPodSandboxId())
 	if err != nil {
 		return nil, err
@@ -29,7 +42,7 @@ func (s *Server) PodSandboxStatus(ctx context.Context, req *runtimeapi.PodSandbo
 			st.Network.AdditionalIps = append(st.Network.AdditionalIps, &runtimeapi.PodIP{Ip: ip})
 		}
 	}
-	resp := &runtimeapi.PodSandboxStatusResponse{Status: st, Timestamp: time.Now().UnixNano()}
+	resp := &runtimeapi.PodSandboxStatusResponse{Status: st}
 	if req.GetVerbose() {
 		b, _ := json.Marshal(map[string]any{"netns": s.netnsPath(&sb), "ipc": s.ipcPath(sb.ID), "uts": s.utsPath(sb.ID)})
 		resp.Info = map[string]string{"info": string(b)}

@@ -32,6 +32,8 @@ func (s *Server) PullImage(ctx context.Context, req *runtimeapi.PullImageRequest
 	if err != nil {
 		return nil, err
 	}
+	// The kubelet asks for the image's status next.
+	s.ImageStatus(ctx, &runtimeapi.ImageStatusRequest{Image: req.GetImage()})
 	return &runtimeapi.PullImageResponse{ImageRef: img.ID.String()}, nil
 }
 

@@ -180,6 +180,7 @@ func (s *Server) RunPodSandbox(ctx context.Context, req *runtimeapi.RunPodSandbo
 	if err := s.putSandbox(sb); err != nil {
 		return nil, err
 	}
+	s.prewarm(ctx, sb.ID, "")
 	return &runtimeapi.RunPodSandboxResponse{PodSandboxId: sb.ID}, nil
 }
 

@@ -15,5 +15,6 @@ func (s *Server) StartContainer(ctx context.Context, req *runtimeapi.StartContai
 	if err := s.Containers.Start(ctx, c.ID); err != nil {
 		return nil, err
 	}
+	s.prewarm(ctx, "", c.ID)
 	return &runtimeapi.StartContainerResponse{}, nil
 }
