@@ -139,6 +139,25 @@ func checkEndpoint(n *network.Network, ep *nettypes.EndpointSettings) error {
 
 // portMappings are the ports a container publishes: -p, and with -P every
 // exposed port on a random host port.
+// parseHostPort reads a binding's HostPort as the API sends it: a port, or
+// a range "lo-hi" to take the first free port of (docker run -p
+// 8000-8010:80); hi is 0 for a single port.
+func parseHostPort(hp string) (lo, hi int, err error) {
+	first, last, isRange := strings.Cut(hp, "-")
+	lo, err = strconv.Atoi(first)
+	if err != nil || lo < 0 || lo > 65535 {
+		return 0, 0, fmt.Errorf("invalid host port %q", hp)
+	}
+	if !isRange {
+		return lo, 0, nil
+	}
+	hi, err = strconv.Atoi(last)
+	if err != nil || lo == 0 || hi < lo || hi > 65535 {
+		return 0, 0, fmt.Errorf("invalid host port range %q", hp)
+	}
+	return lo, hi, nil
+}
+
 func portMappings(h *container.HostConfig, exposed map[nettypes.Port]struct{}) ([]network.PortMapping, error) {
 	var out []network.PortMapping
 	seen := map[nettypes.Port]bool{}
@@ -155,20 +174,11 @@ func portMappings(h *container.HostConfig, exposed map[nettypes.Port]struct{}) (
 				m.HostIP = b.HostIP.String()
 			}
 			if hp := strings.TrimSpace(b.HostPort); hp != "" {
-				// A range: the first free port of it (docker run -p 8000-8010:80).
-				lo, hi, isRange := strings.Cut(hp, "-")
-				n, err := strconv.Atoi(lo)
-				if err != nil || n < 0 || n > 65535 {
-					return nil, errdefs.InvalidArgument("invalid host port %q for %s", hp, p)
+				lo, hi, err := parseHostPort(hp)
+				if err != nil {
+					return nil, errdefs.InvalidArgument("%v for %s", err, p)
 				}
-				m.HostPort = n
-				if isRange {
-					end, err := strconv.Atoi(hi)
-					if err != nil || n == 0 || end < n || end > 65535 {
-						return nil, errdefs.InvalidArgument("invalid host port range %q for %s", hp, p)
-					}
-					m.HostPortEnd = end
-				}
+				m.HostPort, m.HostPortEnd = lo, hi
 			}
 			out = append(out, m)
 		}
