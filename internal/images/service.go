@@ -55,7 +55,6 @@ type Service struct {
 	// (RLock); the collector takes it whole (gc.Collector.Lock).
 	GCLock sync.RWMutex
 
-	gcMu    sync.Mutex // one collection at a time; pulls hold leases instead
 	syncReq chan struct{}
 }
 
