@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/berth-dev/berth/internal/metadata"
@@ -11,7 +12,7 @@ import (
 
 // answerCache remembers answers of the read-only calls the kubelet makes
 // all the time (ImageStatus, ListImages, ContainerStatus,
-// PodSandboxStatus) for one version
+// PodSandboxStatus, ListContainers, ListPodSandbox) for one version
 // of the metadata, the ID of its last committed transaction: what they
 // report changes only with a commit, and any commit makes the cache start
 // over. Cached answers are shared, so nothing may modify them.
@@ -76,7 +77,17 @@ type (
 		id      string
 		verbose bool
 	}
+	listKey struct {
+		what, filter string
+	}
 )
+
+// filterKey is a list filter as a cache key: its deterministic encoding
+// ("" for none).
+func filterKey(f proto.Message) string {
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(f)
+	return string(b)
+}
 
 // prewarm computes the status answers the kubelet asks for right after a
 // pod or a container changed (its PLEG relists), under the version the

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
 	"github.com/berth-dev/berth/internal/metadata"
 )
 
@@ -37,5 +39,20 @@ func TestCachedAnswers(t *testing.T) {
 	cached(s, "e", fail)
 	if _, err := cached(s, "e", fail); err == nil || calls != 5 {
 		t.Fatalf("errors cached: calls %d, err %v", calls, err)
+	}
+}
+
+func TestFilterKey(t *testing.T) {
+	var none *runtimeapi.ContainerFilter
+	if k := filterKey(none); k != "" {
+		t.Errorf("no filter: %q", k)
+	}
+	a := &runtimeapi.ContainerFilter{PodSandboxId: "p", LabelSelector: map[string]string{"a": "1", "b": "2", "c": "3"}}
+	b := &runtimeapi.ContainerFilter{LabelSelector: map[string]string{"c": "3", "b": "2", "a": "1"}, PodSandboxId: "p"}
+	if filterKey(a) != filterKey(b) {
+		t.Error("equal filters, different keys")
+	}
+	if filterKey(a) == filterKey(&runtimeapi.ContainerFilter{PodSandboxId: "q", LabelSelector: a.LabelSelector}) {
+		t.Error("different filters, same key")
 	}
 }

@@ -9,7 +9,15 @@ import (
 
 // ListContainers lists the CRI's containers, filtered by ID prefix, state,
 // pod and labels.
+// The kubelet relists every second: answers are cached per metadata
+// version and filter.
 func (s *Server) ListContainers(ctx context.Context, req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
+	return cached(s, listKey{"containers", filterKey(req.GetFilter())}, func() (*runtimeapi.ListContainersResponse, error) {
+		return s.listContainers(req)
+	})
+}
+
+func (s *Server) listContainers(req *runtimeapi.ListContainersRequest) (*runtimeapi.ListContainersResponse, error) {
 	f := req.GetFilter()
 	list, err := s.criContainers("")
 	if err != nil {

@@ -8,7 +8,14 @@ import (
 )
 
 // ListPodSandbox lists sandboxes, filtered by ID prefix, state and labels.
+// Cached per metadata version and filter, as ListContainers.
 func (s *Server) ListPodSandbox(ctx context.Context, req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
+	return cached(s, listKey{"sandboxes", filterKey(req.GetFilter())}, func() (*runtimeapi.ListPodSandboxResponse, error) {
+		return s.listPodSandbox(req)
+	})
+}
+
+func (s *Server) listPodSandbox(req *runtimeapi.ListPodSandboxRequest) (*runtimeapi.ListPodSandboxResponse, error) {
 	list, err := s.listSandboxes()
 	if err != nil {
 		return nil, err
