@@ -214,6 +214,9 @@ func (d *daemon) recover(ctx context.Context) {
 }
 
 func (d *daemon) close() {
+	if d.ctrs != nil {
+		d.ctrs.Settle() // background removals still need the snapshotter
+	}
 	if d.nets != nil {
 		d.nets.Close()
 	}

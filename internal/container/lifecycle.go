@@ -378,6 +378,10 @@ func (s *Service) WaitFrom(ctx context.Context, c *Container, condition string) 
 // RemoveOptions tune Remove.
 type RemoveOptions struct {
 	Force, Volumes bool
+	// Background: answer once the record is gone; the writable layer,
+	// bundle, files and volumes go after (Settle waits for that). The
+	// CRI's RemoveContainer, which the kubelet calls on its own schedule.
+	Background bool
 }
 
 // Remove deletes a container, its writable layer, logs and files.
@@ -422,6 +426,23 @@ func (s *Service) Remove(ctx context.Context, term string, opts RemoveOptions) e
 	if err != nil {
 		return err
 	}
+	if opts.Background {
+		s.cleanups.Add(1)
+		go func() {
+			defer s.cleanups.Done()
+			s.cleanUp(context.WithoutCancel(ctx), c, opts)
+		}()
+	} else {
+		s.cleanUp(ctx, c, opts)
+	}
+	s.notify()
+	s.publish("destroy", c, nil)
+	return nil
+}
+
+// cleanUp removes what a removed container's record leaves: mounts and
+// bundle, shim directory, writable layer, files, anonymous volumes.
+func (s *Service) cleanUp(ctx context.Context, c *Container, opts RemoveOptions) {
 	s.release(c.ID)
 	// The shim's directory holds its runtime's log until it is gone.
 	go func() {
@@ -434,8 +455,6 @@ func (s *Service) Remove(ctx context.Context, term string, opts RemoveOptions) e
 	}
 	os.RemoveAll(s.dataDir(c.ID))
 	forgetExecs(c.ID)
-	s.notify()
-	s.publish("destroy", c, nil)
 	// rm -v and --rm take the container's anonymous volumes along.
 	if (opts.Volumes || c.HostConfig.AutoRemove) && s.Volumes != nil {
 		for _, m := range c.Mounts {
@@ -446,8 +465,10 @@ func (s *Service) Remove(ctx context.Context, term string, opts RemoveOptions) e
 			}
 		}
 	}
-	return nil
 }
+
+// Settle waits for the clean-ups of removals made in the background.
+func (s *Service) Settle() { s.cleanups.Wait() }
 
 // Rename changes a container's name.
 func (s *Service) Rename(term, name string) error {

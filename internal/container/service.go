@@ -64,6 +64,7 @@ type Service struct {
 	closing map[string]chan struct{} // shims finishing their runtime's delete
 	// removedExits keep the exits of removed containers for late waiters.
 	removedExits map[string]WaitResult
+	cleanups     sync.WaitGroup // background removals (RemoveOptions.Background)
 	removedOrder []string
 	ctx          context.Context // the daemon's lifetime, for monitors
 }

@@ -19,7 +19,9 @@ func (s *Server) RemoveContainer(ctx context.Context, req *runtimeapi.RemoveCont
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Containers.Remove(ctx, c.ID, ctr.RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
+	// The kubelet needs the container gone, not its files: those go
+	// after the answer (RemovePodSandbox and a daemon stop wait for them).
+	if err := s.Containers.Remove(ctx, c.ID, ctr.RemoveOptions{Force: true, Volumes: true, Background: true}); err != nil && !errdefs.IsNotFound(err) {
 		return nil, err
 	}
 	s.forgetUser(c.ID)

@@ -36,6 +36,10 @@ func (s *Server) RemovePodSandbox(ctx context.Context, req *runtimeapi.RemovePod
 			}
 		}
 	}
+	if s.Containers != nil {
+		// Files of containers removed earlier may still be going.
+		s.Containers.Settle()
+	}
 	for _, p := range []string{s.utsPath(sb.ID), s.ipcPath(sb.ID), s.userPath(sb.ID)} {
 		if err := nspin.Unpin(p); err != nil {
 			return nil, err
