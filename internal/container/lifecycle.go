@@ -22,11 +22,7 @@ import (
 // monitor waits for a running container's exit through its shim. If the
 // daemon stops first, the shim keeps the container and its exit status.
 func (s *Service) monitor(id string) {
-	cl, err := shim.Dial(s.shimDir(id))
-	if err != nil {
-		s.exited(id, s.exitFromFile(id))
-		return
-	}
+	cl := shim.Open(s.shimDir(id))
 	res, err := cl.Wait(s.ctx)
 	if s.ctx.Err() != nil {
 		return // daemon shutting down; the shim carries on
@@ -72,7 +68,15 @@ func (s *Service) exited(id string, e exitInfo) {
 			s.log().Warn("cleaning up after a dead shim", "container", id, "err", err)
 		}
 	}
-	s.release(id)
+	if cur.HostConfig.AutoRemove {
+		// --rm: the exit and the removal are one commit, and the files go
+		// after it, so that docker run --rm returns sooner.
+		if s.exitAndRemove(cur, e) {
+			unlock()
+			return
+		}
+	}
+	s.release(cur)
 	c, err := s.update(id, func(c *Container) error {
 		c.State.Status = StatusExited
 		c.State.ExitCode = e.Code
@@ -101,6 +105,42 @@ func (s *Service) exited(id string, e exitInfo) {
 	}
 }
 
+// exitAndRemove records the exit of a --rm container by removing it: one
+// commit, then the clean-up in the background (Settle waits for it). The
+// caller holds the container's lock. It returns false, having done
+// nothing, if the record could not be removed.
+func (s *Service) exitAndRemove(c *Container, e exitInfo) bool {
+	// Unmounted first, so whoever sees the container gone sees that done;
+	// the shim and the bundle go in the clean-up.
+	snapshot.UnmountAll(filepath.Join(s.bundleDir(c.ID), "rootfs"))
+	// For waiters that look once the record is gone.
+	s.rememberExit(c.ID, WaitResult{ExitCode: e.Code, Error: e.Error})
+	err := s.Meta.Update(func(tx *metadata.Tx) error {
+		cur, err := containersTable.Get(tx, c.ID)
+		if err != nil {
+			return err
+		}
+		namesTable.Delete(tx, cur.Name)
+		return containersTable.Delete(tx, c.ID)
+	})
+	if err != nil {
+		s.log().Warn("auto-remove", "container", c.ID, "err", err)
+		return false
+	}
+	s.teardownNetworkOf(c)
+	s.notify()
+	final := *c
+	final.State.Status, final.State.ExitCode, final.State.Pid = StatusExited, e.Code, 0
+	s.publish("die", &final, map[string]string{"exitCode": strconv.Itoa(e.Code)})
+	s.publish("destroy", &final, nil)
+	s.cleanups.Add(1)
+	go func() {
+		defer s.cleanups.Done()
+		s.cleanUp(context.Background(), &final, RemoveOptions{Force: true, released: true})
+	}()
+	return true
+}
+
 // release tears down what a stopped container no longer needs: its shim,
 // its rootfs mount and bundle. The writable layer and logs stay.
 //
@@ -108,29 +148,42 @@ func (s *Service) exited(id string, e exitInfo) {
 // of the container (a process of its own, which only removes the runtime's
 // state and cgroups), which nothing here depends on. A new start of the
 // same container waits for it (waitShim).
-func (s *Service) release(id string) {
-	if cl, err := shim.Dial(s.shimDir(id)); err == nil {
-		done := make(chan struct{})
+func (s *Service) release(c *Container) {
+	s.shutdownShim(c)
+	snapshot.UnmountAll(filepath.Join(s.bundleDir(c.ID), "rootfs"))
+	os.RemoveAll(s.bundleDir(c.ID))
+	s.teardownNetwork(c.ID)
+}
+
+// shutdownShim lets the shim of a stopped container go, in the background.
+// A shim that is gone (killed) may have left the runtime's state of the
+// container: the runtime's delete removes it then.
+func (s *Service) shutdownShim(c *Container) {
+	id := c.ID
+	cl := shim.Open(s.shimDir(id))
+	done := make(chan struct{})
+	s.mu.Lock()
+	prev := s.closing[id]
+	s.closing[id] = done
+	s.mu.Unlock()
+	go func() {
+		if prev != nil {
+			<-prev
+		}
+		if err := cl.Shutdown(); errdefs.IsUnavailable(err) {
+			if _, err := os.Stat(filepath.Join(s.runtimeRoot(), id)); err == nil {
+				if err := s.runtime(context.Background(), c, "delete", "--force", id); err != nil {
+					s.log().Warn("delete a container whose shim is gone", "container", id, "err", err)
+				}
+			}
+		}
 		s.mu.Lock()
-		prev := s.closing[id]
-		s.closing[id] = done
+		if s.closing[id] == done {
+			delete(s.closing, id)
+		}
 		s.mu.Unlock()
-		go func() {
-			if prev != nil {
-				<-prev
-			}
-			cl.Shutdown()
-			s.mu.Lock()
-			if s.closing[id] == done {
-				delete(s.closing, id)
-			}
-			s.mu.Unlock()
-			close(done)
-		}()
-	}
-	snapshot.UnmountAll(filepath.Join(s.bundleDir(id), "rootfs"))
-	os.RemoveAll(s.bundleDir(id))
-	s.teardownNetwork(id)
+		close(done)
+	}()
 }
 
 // waitShim waits until the shim of a stopped container has gone.
@@ -382,6 +435,9 @@ type RemoveOptions struct {
 	// bundle, files and volumes go after (Settle waits for that). The
 	// CRI's RemoveContainer, which the kubelet calls on its own schedule.
 	Background bool
+	// released: the mount and the network are already let go of
+	// (exitAndRemove); the shim and the bundle are left.
+	released bool
 }
 
 // Remove deletes a container, its writable layer, logs and files.
@@ -443,7 +499,12 @@ func (s *Service) Remove(ctx context.Context, term string, opts RemoveOptions) e
 // cleanUp removes what a removed container's record leaves: mounts and
 // bundle, shim directory, writable layer, files, anonymous volumes.
 func (s *Service) cleanUp(ctx context.Context, c *Container, opts RemoveOptions) {
-	s.release(c.ID)
+	if opts.released {
+		s.shutdownShim(c)
+		os.RemoveAll(s.bundleDir(c.ID))
+	} else {
+		s.release(c)
+	}
 	// The shim's directory holds its runtime's log until it is gone.
 	go func() {
 		s.waitShim(c.ID)

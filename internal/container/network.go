@@ -274,6 +274,15 @@ func (s *Service) teardownNetwork(id string) {
 	if err != nil {
 		return
 	}
+	s.teardownNetworkOf(c)
+}
+
+// teardownNetworkOf is teardownNetwork from a record already read.
+func (s *Service) teardownNetworkOf(c *Container) {
+	if s.Networks == nil {
+		return
+	}
+	id := c.ID
 	if c.Net == nil {
 		// A start cut short may have pinned a namespace and taken
 		// addresses before recording them; containers without CNI

@@ -52,7 +52,7 @@ func (s *Service) Recover(ctx context.Context) error {
 						s.runtime(ctx, &c, "delete", "--force", c.ID)
 					}
 				}
-				s.release(c.ID) // a mount left by a crash
+				s.release(&c) // a mount left by a crash
 				if c.Net != nil {
 					s.update(c.ID, func(c *Container) error { c.Net = nil; return nil })
 				}

@@ -188,17 +188,11 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 	if launch.Wait(); launchErr != nil {
 		return fmt.Errorf("start %s: %w", c.ID[:12], launchErr)
 	}
-	cl, err := shim.Dial(sd)
-	if err != nil {
-		return fmt.Errorf("start %s: shim: %w", c.ID[:12], err)
-	}
+	cl := shim.Open(sd)
 	s.connectPending(c.ID, cl)
-	if err := cl.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", c.ID[:12], err)
-	}
-	st, err := cl.State()
+	st, err := cl.Start()
 	if err != nil {
-		return fmt.Errorf("start %s: shim: %w", c.ID[:12], err)
+		return fmt.Errorf("start %s: %w", c.ID[:12], err)
 	}
 	args := spec.Process.Args
 	updated, err := s.update(c.ID, func(c *Container) error {

@@ -1,6 +1,8 @@
 package shim
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -39,6 +41,13 @@ func Dial(stateDir string) (*Client, error) {
 	return c, nil
 }
 
+// Open returns a client for the shim of stateDir without checking that one
+// answers there (Dial does, at the cost of a connection): its calls fail
+// with errdefs.ErrUnavailable when none does.
+func Open(stateDir string) *Client {
+	return &Client{stateDir: stateDir, sock: filepath.Join(stateDir, SocketName)}
+}
+
 // StateDir is the directory the client was dialled with.
 func (c *Client) StateDir() string { return c.stateDir }
 
@@ -60,7 +69,17 @@ func (c *Client) roundTrip(ctx context.Context, req request, resp any, keep bool
 		conn.Close()
 		return nil, c.connError(ctx, req.Op, err)
 	}
-	line, err := readReplyLine(conn)
+	var line []byte
+	if keep {
+		line, err = readReplyLine(conn)
+	} else {
+		// Nothing follows the answer: read it in as few calls as it takes.
+		line, err = bufio.NewReaderSize(conn, 512).ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			line, err = readLongLine(line, conn)
+		}
+		line = bytes.TrimSuffix(line, []byte{'\n'})
+	}
 	if err != nil {
 		conn.Close()
 		return nil, c.connError(ctx, req.Op, err)
@@ -115,6 +134,15 @@ func readReplyLine(conn net.Conn) ([]byte, error) {
 	return nil, errors.New("reply too long")
 }
 
+// readLongLine completes a reply longer than the first read's buffer.
+func readLongLine(head []byte, conn net.Conn) ([]byte, error) {
+	rest, err := readReplyLine(conn)
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]byte(nil), head...), rest...), nil
+}
+
 func (c *Client) call(req request, resp any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
@@ -129,8 +157,13 @@ func (c *Client) State() (State, error) {
 	return st, err
 }
 
-// Start starts the created container's process.
-func (c *Client) Start() error { return c.call(request{Op: opStart}, nil) }
+// Start starts the created container's process and returns its state
+// then (its pid), which saves the caller a State call.
+func (c *Client) Start() (State, error) {
+	var st State
+	err := c.call(request{Op: opStart}, &st)
+	return st, err
+}
 
 // Wait returns once the container has exited and its output is in the
 // log. When the shim is gone it falls back to the recorded exit.json.

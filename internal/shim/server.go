@@ -28,6 +28,9 @@ const (
 	// defaultLinger keeps the socket answering after the exit, for
 	// late wait and state calls.
 	defaultLinger = 2 * time.Second
+	// deleteDelay is how long the runtime's delete of an exited container
+	// waits for a shutdown request, which starts it at once.
+	deleteDelay = 100 * time.Millisecond
 	// maxRequest bounds a request line (an exec's process JSON).
 	maxRequest = 4 << 20
 )
@@ -148,10 +151,12 @@ type shim struct {
 	pending bool
 	oom     *oomCounter
 
-	exited   chan struct{} // the exit is recorded and the output flushed
-	deleted  chan struct{} // and the runtime has deleted the container
-	quit     chan struct{}
-	quitOnce sync.Once
+	exited     chan struct{} // the exit is recorded and the output flushed
+	deleteNow  chan struct{} // someone waits for the runtime's delete
+	deleteOnce sync.Once
+	deleted    chan struct{} // and the runtime has deleted the container
+	quit       chan struct{}
+	quitOnce   sync.Once
 }
 
 // Run is berth-shim: it creates the container, serves the control socket,
@@ -168,14 +173,15 @@ func Run(opts Options) error {
 		return errdefs.InvalidArgument("shim: --id, --bundle, --runtime and --state-dir are required")
 	}
 	s := &shim{
-		opts:    opts,
-		log:     opts.Logger.With("id", opts.ID),
-		hub:     newHub(opts.TTY),
-		status:  StatusCreated,
-		execs:   map[string]*execProc{},
-		exited:  make(chan struct{}),
-		deleted: make(chan struct{}),
-		quit:    make(chan struct{}),
+		opts:      opts,
+		log:       opts.Logger.With("id", opts.ID),
+		hub:       newHub(opts.TTY),
+		status:    StatusCreated,
+		execs:     map[string]*execProc{},
+		exited:    make(chan struct{}),
+		deleteNow: make(chan struct{}),
+		deleted:   make(chan struct{}),
+		quit:      make(chan struct{}),
 	}
 	if opts.Stdin {
 		s.stdin = newStdinWriter()
@@ -443,8 +449,13 @@ func (s *shim) supervise(initExit <-chan exit) {
 		}
 	}
 	// Waiters learn the exit now; the runtime's delete (a process of its
-	// own) follows, and shutdown waits for it.
+	// own) follows once shutdown asks for it, or after deleteDelay: not at
+	// once, where it would take a CPU from berthd's handling of the exit.
 	close(s.exited)
+	select {
+	case <-s.deleteNow:
+	case <-time.After(deleteDelay):
+	}
 	if err := s.rt.delete(s.opts.ID, false); err != nil {
 		s.log.Warn("delete container", "err", err)
 		if err := s.rt.delete(s.opts.ID, true); err != nil {
@@ -525,7 +536,12 @@ func (s *shim) call(req request) (any, error) {
 		// (runtime output, JSON, exec buffers) back to the kernel, since
 		// every running container carries this process.
 		time.AfterFunc(200*time.Millisecond, trim)
-		return struct{}{}, err
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return State{Status: s.status, Pid: s.pid, ExitCode: s.exit.ExitCode, ExitedAt: s.exit.ExitedAt, StartedAt: s.startedAt}, nil
 	case opKill:
 		return struct{}{}, s.kill(req.Signal, req.All)
 	case opResize:
@@ -654,6 +670,7 @@ func (s *shim) shutdown() error {
 	if !s.stopped() {
 		return errdefs.Conflict("container is running: kill it first")
 	}
+	s.deleteOnce.Do(func() { close(s.deleteNow) })
 	<-s.deleted
 	return nil
 }

@@ -143,10 +143,15 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("wait with a deadline: %v", err)
 	}
 	cancel()
-	if err := c.Start(); err != nil {
+	st, err = c.Start()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(); !errdefs.IsConflict(err) {
+	// Start answers with the state it left, pid included.
+	if st.Pid <= 0 || st.StartedAt.IsZero() {
+		t.Errorf("start's state: %+v", st)
+	}
+	if _, err := c.Start(); !errdefs.IsConflict(err) {
 		t.Errorf("second start: %v", err)
 	}
 	if e := waitExit(t, c); e.ExitCode != 3 {
@@ -171,7 +176,7 @@ func TestLifecycle(t *testing.T) {
 func TestKillAndSignalExit(t *testing.T) {
 	f := newFake(t, "exec sleep 100\n")
 	c := f.launch()
-	if err := c.Start(); err != nil {
+	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Kill(syscall.SIGTERM, false); err != nil {
@@ -214,7 +219,7 @@ func TestSlowAttachClient(t *testing.T) {
 	var fastOut bytes.Buffer
 	fastDone := make(chan error, 1)
 	go func() { fastDone <- Demux(fast, &fastOut, nil) }()
-	if err := c.Start(); err != nil {
+	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	if e := waitExit(t, c); e.ExitCode != 0 {
@@ -249,7 +254,7 @@ func TestSlowAttachClient(t *testing.T) {
 func TestAttachAfterOutputEnded(t *testing.T) {
 	f := newFake(t, "exec >&- 2>&-; sleep 0.3\n")
 	c := f.launch()
-	if err := c.Start(); err != nil {
+	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	waitExit(t, c)

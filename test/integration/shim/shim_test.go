@@ -47,7 +47,7 @@ func TestOutputAndExitCode(t *testing.T) {
 	if err := c.Shutdown(); !errdefs.IsConflict(err) {
 		t.Errorf("shutdown of a created container: %v, want a conflict", err)
 	}
-	if err := c.Start(); err != nil {
+	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	e := wait(t, c)
@@ -93,7 +93,7 @@ func TestOutputAndExitCode(t *testing.T) {
 func TestShimLeavesAfterExit(t *testing.T) {
 	f := newFixture(t, nil, "true")
 	c := f.launch()
-	if err := c.Start(); err != nil {
+	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	if e := wait(t, c); e.ExitCode != 0 {
@@ -125,7 +125,7 @@ func TestAttachStdin(t *testing.T) {
 	}
 	defer a2.Close()
 	r1, r2 := readStream(a1), readStream(a2)
-	if err := c.Start(); err != nil {
+	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a1.Write([]byte("hello\n")); err != nil {
@@ -179,7 +179,7 @@ func TestTTY(t *testing.T) {
 	if err := c.Resize(100, 30); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(); err != nil {
+	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	r.until(t, "30 100\r\n")
@@ -226,7 +226,7 @@ func TestKillTerm(t *testing.T) {
 		s.Linux.Namespaces = ns
 	}, "sleep", "1000")
 	c := f.launch()
-	if err := c.Start(); err != nil {
+	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	st, err := c.State()
@@ -256,7 +256,7 @@ func TestExec(t *testing.T) {
 	if _, _, err := c.Exec("early", execProcess("true"), false, false); !errdefs.IsConflict(err) {
 		t.Errorf("exec before start: %v, want a conflict", err)
 	}
-	if err := c.Start(); err != nil {
+	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -384,7 +384,7 @@ func TestSurvivesParentKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := readStream(a)
-	if err := c.Start(); err != nil {
+	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	a.Write([]byte("now\n"))
@@ -437,7 +437,7 @@ func TestLogRotation(t *testing.T) {
 	f := newFixture(t, nil, "sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line $i; i=$((i+1)); done")
 	f.opts.LogMaxSize, f.opts.LogMaxFiles = 2000, 3
 	c := f.launch()
-	if err := c.Start(); err != nil {
+	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	if e := wait(t, c); e.ExitCode != 0 {
@@ -479,7 +479,7 @@ func TestFollowLog(t *testing.T) {
 				return nil
 			})
 	}()
-	if err := c.Start(); err != nil {
+	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	wait(t, c)
@@ -521,7 +521,7 @@ func TestRunOnStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeWrite(t, a)
-	if err := c.Start(); err != nil {
+	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := c.State(); err != nil || st.Pid <= 0 || st.StartedAt.IsZero() {
@@ -533,7 +533,7 @@ func TestRunOnStart(t *testing.T) {
 	if out, _ := demux(t, []byte(r.end(t))); out != "early\ndone\n" {
 		t.Errorf("stdout %q", out)
 	}
-	if err := c.Start(); !errdefs.IsConflict(err) {
+	if _, err := c.Start(); !errdefs.IsConflict(err) {
 		t.Errorf("second start: %v, want a conflict", err)
 	}
 	if err := c.Shutdown(); err != nil {
@@ -555,7 +555,7 @@ func TestRunOnStartFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := f.launch()
-	err := c.Start()
+	_, err := c.Start()
 	if err == nil || !strings.Contains(err.Error(), "rootfs") {
 		t.Fatalf("start: %v, want the runtime's rootfs error", err)
 	}
