@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/berth-dev/berth/internal/reference"
 )
 
 // The docker CLI's key for Docker Hub credentials.
@@ -66,7 +65,7 @@ func (c *dockerConfig) save() error {
 
 // authKey is the config.json key for a registry host.
 func authKey(host string) string {
-	if host == "" || host == reference.DefaultDomain || host == "index.docker.io" || host == "registry-1.docker.io" {
+	if host == "" || host == defaultDomain || host == "index.docker.io" || host == "registry-1.docker.io" {
 		return hubAuthKey
 	}
 	return host

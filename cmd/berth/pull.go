@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/internal/reference"
 )
 
 func (c *cli) pullCmd() *cobra.Command {
@@ -19,7 +18,7 @@ func (c *cli) pullCmd() *cobra.Command {
 		Short: "Download an image from a registry",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := reference.ParseAnyTag(args[0])
+			ref, err := parseImageRef(args[0])
 			if err != nil {
 				return err
 			}
@@ -31,7 +30,7 @@ func (c *cli) pullCmd() *cobra.Command {
 			}
 			q := url.Values{"fromImage": {ref.Repository()}}
 			if ref.Digest != "" {
-				q.Set("tag", ref.Digest.String())
+				q.Set("tag", ref.Digest)
 			} else if ref.Tag != "" {
 				q.Set("tag", ref.Tag)
 			}
@@ -73,7 +72,7 @@ func (c *cli) streamPost(cmd *cobra.Command, path string, q url.Values, host str
 				name += ":" + t
 			}
 		}
-		if r, err := reference.Parse(name); err == nil {
+		if r, err := parseImageRefLatest(name); err == nil {
 			fmt.Fprintln(cmd.OutOrStdout(), r.String())
 		}
 	}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/internal/reference"
 )
 
 func (c *cli) pushCmd() *cobra.Command {
@@ -16,7 +15,7 @@ func (c *cli) pushCmd() *cobra.Command {
 		Short: "Upload an image to a registry",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := reference.ParseAnyTag(args[0])
+			ref, err := parseImageRef(args[0])
 			if err != nil {
 				return err
 			}

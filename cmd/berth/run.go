@@ -23,7 +23,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/internal/errdefs"
-	"github.com/berth-dev/berth/internal/reference"
 )
 
 // runFlags are docker run's and docker create's options.
@@ -343,14 +342,14 @@ func (c *cli) create(cmd *cobra.Command, f *runFlags, image string, args []strin
 		return "", err
 	}
 	pull := func() error {
-		ref, err := reference.Parse(image)
+		ref, err := parseImageRefLatest(image)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "Unable to find image '%s' locally\n", ref.Familiar())
 		q := url.Values{"fromImage": {ref.Repository()}}
 		if ref.Digest != "" {
-			q.Set("tag", ref.Digest.String())
+			q.Set("tag", ref.Digest)
 		} else {
 			q.Set("tag", ref.Tag)
 		}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berth-dev/berth/internal/reference"
 )
 
 func (c *cli) tagCmd() *cobra.Command {
@@ -14,7 +13,7 @@ func (c *cli) tagCmd() *cobra.Command {
 		Short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := reference.Parse(args[1])
+			ref, err := parseImageRefLatest(args[1])
 			if err != nil {
 				return err
 			}
