@@ -128,6 +128,11 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 			return errdefs.InvalidArgument("start %s: user namespace %s without maps", c.ID[:12], p.UserNS)
 		}
 		err = snapshot.MountAllIDMapped(ms, rootfs, p.UserNS, int(p.UIDMap[0].HostID), int(p.GIDMap[0].HostID))
+	} else if c.HostConfig.AutoRemove {
+		// Thrown away at the exit: no sync of the disk when unmounted.
+		if err = snapshot.MountAll(snapshot.Volatile(ms), rootfs); err != nil {
+			err = snapshot.MountAll(ms, rootfs) // a kernel before 5.10
+		}
 	} else {
 		err = snapshot.MountAll(ms, rootfs)
 	}

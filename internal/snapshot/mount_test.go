@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -37,5 +38,23 @@ func TestUnmountAllNotMounted(t *testing.T) {
 		if err := UnmountAll(target); err != nil {
 			t.Errorf("UnmountAll(%s): %v", target, err)
 		}
+	}
+}
+
+func TestVolatile(t *testing.T) {
+	in := []Mount{
+		{Type: "overlay", Source: "overlay", Options: []string{"index=off", "lowerdir=/l", "upperdir=/u", "workdir=/w"}},
+		{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=/a:/b"}},
+		{Type: "bind", Source: "/s", Options: []string{"rbind", "rw"}},
+	}
+	out := Volatile(in)
+	if got := strings.Join(out[0].Options, ","); got != "index=off,lowerdir=/l,upperdir=/u,workdir=/w,volatile" {
+		t.Errorf("writable overlay: %s", got)
+	}
+	if len(out[1].Options) != 1 || len(out[2].Options) != 2 {
+		t.Errorf("read-only overlay and bind changed: %+v", out[1:])
+	}
+	if len(in[0].Options) != 4 {
+		t.Errorf("input changed: %v", in[0].Options)
 	}
 }

@@ -57,6 +57,18 @@ func TestRunForeground(t *testing.T) {
 	if !strings.Contains(out, "00000000a80425fb") || !strings.Contains(out, "\n0\n") || !strings.Contains(out, "Read-only file system") {
 		t.Errorf("defaults: %q", out)
 	}
+	// A --rm container's writable layer is a volatile overlay (it is
+	// thrown away: no sync of the disk when it goes); a kept one is not.
+	out = d.berth("run", "--rm", img, "sh", "-c", `awk '$5 == "/" {print $NF}' /proc/self/mountinfo`)
+	if !strings.Contains(out, "volatile") || !strings.Contains(out, "upperdir=") {
+		t.Errorf("--rm rootfs: %q, want a volatile overlay", out)
+	}
+	id := strings.TrimSpace(d.berth("run", "-d", img, "sh", "-c", `awk '$5 == "/" {print $NF}' /proc/self/mountinfo`))
+	d.berth("wait", id)
+	if out := d.berth("logs", id); strings.Contains(out, "volatile") || !strings.Contains(out, "upperdir=") {
+		t.Errorf("kept container's rootfs: %q, want a plain overlay", out)
+	}
+	d.berth("rm", id)
 	out = d.berth("run", "--rm", "--read-only", "--tmpfs", "/scratch", img, "sh", "-c", "touch /x 2>&1; touch /scratch/y && echo tmpfs-ok")
 	if !strings.Contains(out, "Read-only file system") || !strings.Contains(out, "tmpfs-ok") {
 		t.Errorf("--read-only/--tmpfs: %q", out)
