@@ -505,6 +505,11 @@ func (s *Service) cleanUp(ctx context.Context, c *Container, opts RemoveOptions)
 	} else {
 		s.release(c)
 	}
+	if s.Networks != nil {
+		// The endpoints went in the background at the exit: a removed
+		// container leaves no namespace, veth or address behind.
+		s.Networks.WaitTeardown(c.ID)
+	}
 	// The shim's directory holds its runtime's log until it is gone.
 	go func() {
 		s.waitShim(c.ID)

@@ -512,6 +512,14 @@ func (m *Manager) TeardownLater(containerID string, atts []Attachment, ports []P
 	}()
 }
 
+// WaitTeardown waits until a background teardown of the container's
+// endpoints (TeardownLater) is done.
+func (m *Manager) WaitTeardown(containerID string) {
+	if containerID != "" {
+		m.waitPending(containerID)
+	}
+}
+
 // waitPending waits for the teardown of a container's endpoints, or with
 // "" for every teardown in flight.
 func (m *Manager) waitPending(containerID string) {
