@@ -52,6 +52,7 @@ func main() {
 	repo := flag.String("repo", ".", "berth source tree (bin/)")
 	flag.StringVar(&netMode, "network", "none", "network of the containers: none, or bridge (each engine's default bridge network; ctr is left out), which also measures TCP throughput host->container through a published port")
 	flag.IntVar(&throughputMiB, "mib", 2048, "MiB sent per throughput round (-network bridge)")
+	flag.IntVar(&throughputRounds, "rounds", 3, "throughput rounds, interleaved (-network bridge)")
 	flag.Parse()
 	if err := run(*n, *dir, strings.Split(*engines, ","), *repo); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/run:", err)
@@ -60,8 +61,9 @@ func main() {
 }
 
 var (
-	netMode       string
-	throughputMiB int
+	netMode          string
+	throughputMiB    int
+	throughputRounds int
 )
 
 func run(n int, dir string, names []string, repo string) error {
@@ -469,7 +471,7 @@ func throughput(engs []*engine, ref string) error {
 		ports[e.name] = port
 	}
 	rates := map[string]map[string][]float64{}
-	for round := 0; round < 3; round++ {
+	for round := 0; round < throughputRounds; round++ {
 		for _, e := range engs {
 			port, ok := ports[e.name]
 			if !ok {
