@@ -76,7 +76,9 @@ func (s *Service) exited(id string, e exitInfo) {
 			return
 		}
 	}
-	s.release(cur)
+	// The shim is let go once the exit is recorded: it then runs the
+	// runtime's delete, a process that would compete for a CPU with this.
+	s.releaseFiles(cur)
 	c, err := s.update(id, func(c *Container) error {
 		c.State.Status = StatusExited
 		c.State.ExitCode = e.Code
@@ -90,6 +92,7 @@ func (s *Service) exited(id string, e exitInfo) {
 		c.State.Error = e.Error
 		return nil
 	})
+	s.shutdownShim(cur)
 	unlock()
 	if err != nil {
 		return
@@ -150,6 +153,11 @@ func (s *Service) exitAndRemove(c *Container, e exitInfo) bool {
 // same container waits for it (waitShim).
 func (s *Service) release(c *Container) {
 	s.shutdownShim(c)
+	s.releaseFiles(c)
+}
+
+// releaseFiles is release without the shim.
+func (s *Service) releaseFiles(c *Container) {
 	snapshot.UnmountAll(filepath.Join(s.bundleDir(c.ID), "rootfs"))
 	os.RemoveAll(s.bundleDir(c.ID))
 	s.teardownNetwork(c.ID)

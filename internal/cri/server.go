@@ -122,6 +122,13 @@ func (s *Server) Stop() {
 
 // intercept logs each call and maps berth's error classes to gRPC codes.
 func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if !s.Log.Enabled(ctx, slog.LevelDebug) {
+		resp, err := handler(ctx, req)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return resp, nil
+	}
 	t0 := time.Now()
 	resp, err := handler(ctx, req)
 	if err != nil {
