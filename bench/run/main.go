@@ -472,7 +472,10 @@ func throughput(engs []*engine, ref string) error {
 	}
 	rates := map[string]map[string][]float64{}
 	for round := 0; round < throughputRounds; round++ {
-		for _, e := range engs {
+		// The order rotates each round, as for the runs: no engine always
+		// goes first.
+		for k := range engs {
+			e := engs[(k+round)%len(engs)]
 			port, ok := ports[e.name]
 			if !ok {
 				continue

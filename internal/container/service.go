@@ -323,7 +323,11 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 		}
 	}()
 	parent := img.TopChainID().String()
-	if _, err := s.Snaps.Prepare(ctx, c.ID, parent, map[string]string{"berth.container": c.ID}); err != nil {
+	labels := map[string]string{"berth.container": c.ID}
+	if c.HostConfig.AutoRemove {
+		labels[snapshot.LabelEphemeral] = "1"
+	}
+	if _, err := s.Snaps.Prepare(ctx, c.ID, parent, labels); err != nil {
 		return nil, fmt.Errorf("create container: writable layer: %w", err)
 	}
 	undo = append(undo, func() { s.Snaps.Remove(context.WithoutCancel(ctx), c.ID) })

@@ -93,6 +93,9 @@ func (c *core) create(ctx context.Context, kind Kind, key, parent string, labels
 			return err
 		}
 		final = c.dir(id)
+		if kind == KindActive && labels[LabelEphemeral] != "" {
+			return nil
+		}
 		// The record must not outlive a rename lost in a crash.
 		return syncDir(c.snapshotsDir())
 	})

@@ -78,6 +78,13 @@ type Snapshotter interface {
 	Close() error
 }
 
+// LabelEphemeral on an active snapshot says it is thrown away with its user
+// and never needed after a power cut (docker run --rm's writable layer):
+// its creation is not made durable before it is recorded, which saves a
+// directory fsync. After a power cut its record may name a directory that
+// is not there; removing it then works as for any other.
+const LabelEphemeral = "berth.ephemeral"
+
 // WhiteoutMode tells a layer applier how deletions must be written when it
 // writes a layer straight into an active snapshot's directory.
 type WhiteoutMode int
