@@ -41,7 +41,8 @@ type Manager struct {
 	State      string
 	PluginDirs []string
 	// DefaultBridge and DefaultSubnet shape the default network when it
-	// is first created (berth0, 10.88.0.0/16 if empty).
+	// is first created (berth0, and 10.88.0.0/16 or the next free /16 if
+	// empty).
 	DefaultBridge string
 	DefaultSubnet string
 	Log           *slog.Logger
@@ -83,14 +84,22 @@ func (m *Manager) Init(ctx context.Context) error {
 	_, err := m.Get(DefaultName)
 	if errdefs.IsNotFound(err) {
 		subnet, bridge := defaultSubnet, DefaultBridge
+		if m.DefaultBridge != "" {
+			bridge = m.DefaultBridge
+		}
 		if m.DefaultSubnet != "" {
 			if subnet, err = netip.ParsePrefix(m.DefaultSubnet); err != nil {
 				return errdefs.InvalidArgument("default subnet %q: %v", m.DefaultSubnet, err)
 			}
 			subnet = subnet.Masked()
-		}
-		if m.DefaultBridge != "" {
-			bridge = m.DefaultBridge
+		} else {
+			// 10.88.0.0/16 is also podman's default: a host where
+			// another bridge routes it gets the next free /16.
+			used := hostPrefixes(bridge)
+			subnet = pickDefaultSubnet(used)
+			if subnet != defaultSubnet {
+				m.Log.Info("default network: 10.88.0.0/16 is in use on this host", "subnet", subnet)
+			}
 		}
 		gw := subnet.Addr().Next()
 		n := Network{ID: newID(), Name: DefaultName, Driver: DriverBridge, Bridge: bridge, Default: true,
@@ -286,10 +295,19 @@ func usedPrefixes(nets []Network) []netip.Prefix {
 			out = append(out, s.Subnet)
 		}
 	}
+	return append(out, hostPrefixes("")...)
+}
+
+// hostPrefixes lists the subnets of the host's interfaces but the one
+// named except. Every interface counts, bridges included: another daemon
+// (a second berthd, docker, podman) may own one.
+func hostPrefixes(except string) []netip.Prefix {
+	var out []netip.Prefix
 	ifs, _ := net.Interfaces()
 	for _, i := range ifs {
-		// Every interface counts, bridges included: another daemon (a
-		// second berthd, docker, podman) may own one.
+		if i.Name == except {
+			continue
+		}
 		addrs, _ := i.Addrs()
 		for _, a := range addrs {
 			if ipn, ok := a.(*net.IPNet); ok {
@@ -300,6 +318,26 @@ func usedPrefixes(nets []Network) []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// pickDefaultSubnet returns 10.88.0.0/16 unless a used prefix overlaps it,
+// then the first of 10.89.0.0/16 ... 10.99.0.0/16 that none overlaps (and
+// 10.88.0.0/16 again if all are taken: the operator sets default_subnet).
+func pickDefaultSubnet(used []netip.Prefix) netip.Prefix {
+	for b := byte(88); b <= 99; b++ {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, b, 0, 0}), 16)
+		free := true
+		for _, u := range used {
+			if u.Overlaps(p) {
+				free = false
+				break
+			}
+		}
+		if free {
+			return p
+		}
+	}
+	return defaultSubnet
 }
 
 func freeSubnet(used []netip.Prefix) (netip.Prefix, error) {

@@ -167,3 +167,22 @@ func FuzzDNSAnswer(f *testing.F) {
 		}
 	})
 }
+
+func TestPickDefaultSubnet(t *testing.T) {
+	p := netip.MustParsePrefix
+	for _, tc := range []struct {
+		used []netip.Prefix
+		want string
+	}{
+		{nil, "10.88.0.0/16"},
+		{[]netip.Prefix{p("192.168.1.0/24"), p("172.17.0.0/16")}, "10.88.0.0/16"},
+		{[]netip.Prefix{p("10.88.0.0/16")}, "10.89.0.0/16"}, // podman's cni-podman0
+		{[]netip.Prefix{p("10.88.7.0/24")}, "10.89.0.0/16"}, // part of it
+		{[]netip.Prefix{p("10.0.0.0/8")}, "10.88.0.0/16"},   // all taken: left to default_subnet
+		{[]netip.Prefix{p("10.88.0.0/15"), p("10.90.0.0/16")}, "10.91.0.0/16"},
+	} {
+		if got := pickDefaultSubnet(tc.used).String(); got != tc.want {
+			t.Errorf("used %v: got %s, want %s", tc.used, got, tc.want)
+		}
+	}
+}
