@@ -93,10 +93,13 @@ func filterKey(f proto.Message) string {
 // pod or a container changed (its PLEG relists), under the version the
 // change committed, so the first ask is answered from the cache.
 func (s *Server) prewarm(ctx context.Context, podID, containerID string) {
-	if podID != "" {
-		s.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID, Verbose: true})
-	}
-	if containerID != "" {
-		s.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: containerID, Verbose: true})
+	// Both forms: the kubelet asks without verbose, crictl and critest with.
+	for _, verbose := range []bool{false, true} {
+		if podID != "" {
+			s.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: podID, Verbose: verbose})
+		}
+		if containerID != "" {
+			s.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: containerID, Verbose: verbose})
+		}
 	}
 }
