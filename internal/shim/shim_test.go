@@ -204,7 +204,9 @@ func TestCreateFailure(t *testing.T) {
 // A client that never reads must not hold up the container or its log.
 func TestSlowAttachClient(t *testing.T) {
 	const lines = 40000 // about 3.5 MB, over the client's queue
-	f := newFake(t, fmt.Sprintf("i=0; while [ $i -lt %d ]; do echo \"line $i of the output, padded to some length .............................\"; i=$((i+1)); done\n", lines))
+	// Bursts of 1000 lines (~90 KB), 10 ms apart: "fast" is a client that
+	// keeps up with that, even on a loaded machine; the slow one never reads.
+	f := newFake(t, fmt.Sprintf("i=0; while [ $i -lt %d ]; do echo \"line $i of the output, padded to some length .............................\"; i=$((i+1)); [ $((i %% 1000)) -eq 0 ] && sleep 0.01; done; true\n", lines))
 	f.opts.Stdin = true
 	c := f.launch()
 	slow, err := c.Attach(false, true, true)
