@@ -81,7 +81,18 @@ func (m *Manager) Init(ctx context.Context) error {
 	if err := checkIPTables(); err != nil {
 		m.Log.Warn("iptables", "err", err)
 	}
-	_, err := m.Get(DefaultName)
+	def, err := m.Get(DefaultName)
+	if err == nil {
+		// The default network is made once; the configuration shapes only
+		// that first time. Say so when it now asks for something else.
+		if want, perr := netip.ParsePrefix(m.DefaultSubnet); m.DefaultSubnet != "" && perr == nil && len(def.Subnets) > 0 && def.Subnets[0].Subnet != want.Masked() {
+			m.Log.Warn("the default network keeps the subnet it was created with",
+				"subnet", def.Subnets[0].Subnet, "configured", want.Masked())
+		}
+		if m.DefaultBridge != "" && def.Bridge != m.DefaultBridge {
+			m.Log.Warn("the default network keeps the bridge it was created with", "bridge", def.Bridge, "configured", m.DefaultBridge)
+		}
+	}
 	if errdefs.IsNotFound(err) {
 		subnet, bridge := defaultSubnet, DefaultBridge
 		if m.DefaultBridge != "" {
