@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-
 )
 
 func (c *cli) pullCmd() *cobra.Command {

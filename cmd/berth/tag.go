@@ -4,7 +4,6 @@ import (
 	"net/url"
 
 	"github.com/spf13/cobra"
-
 )
 
 func (c *cli) tagCmd() *cobra.Command {
