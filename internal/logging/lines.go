@@ -64,6 +64,13 @@ func (l *LineSplitter) emit(tail []byte) error {
 	return err
 }
 
+// Pending returns the incomplete line buffered so far.
+func (l *LineSplitter) Pending() []byte { return append([]byte(nil), l.buf...) }
+
+// Restore makes p the incomplete line buffered so far (what Pending
+// returned in another process).
+func (l *LineSplitter) Restore(p []byte) { l.buf = append(l.buf[:0], p...) }
+
 // Close stores a pending incomplete line as a partial record. It does not
 // close the underlying Writer, which other streams share.
 func (l *LineSplitter) Close() error {

@@ -170,12 +170,27 @@ func (c *Client) Start() (State, error) {
 func (c *Client) Wait(ctx context.Context) (ExitStatus, error) {
 	var e ExitStatus
 	_, err := c.roundTrip(ctx, request{Op: opWait}, &e, false)
+	// A shim handing over to a fresh image of itself drops its waiters,
+	// and its socket answers again at once: ask again while it does.
+	for i := 0; i < 100 && err != nil && errdefs.IsUnavailable(err) && ctx.Err() == nil && c.answers(); i++ {
+		_, err = c.roundTrip(ctx, request{Op: opWait}, &e, false)
+	}
 	if err != nil && errdefs.IsUnavailable(err) {
 		if fe, ferr := ReadExitFile(c.stateDir); ferr == nil {
 			return fe, nil
 		}
 	}
 	return e, err
+}
+
+// answers reports whether a shim accepts connections on the socket.
+func (c *Client) answers() bool {
+	conn, err := dialUnix(c.sock)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // Kill signals the container's init, or with all every process in it.

@@ -39,6 +39,13 @@ type subscriber struct {
 	dropped        int64
 }
 
+// idle reports whether no client is attached.
+func (h *hub) idle() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs) == 0
+}
+
 // add attaches conn; it reports false when the output has already ended.
 func (h *hub) add(conn net.Conn, stdout, stderr bool, ack func() error) bool {
 	h.mu.Lock()

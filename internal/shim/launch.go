@@ -28,6 +28,8 @@ type LaunchOptions struct {
 	TTY         bool
 	Stdin       bool
 	RunOnStart  bool
+	// RebirthAfter is Options.RebirthAfter (0 for the default).
+	RebirthAfter time.Duration
 	// ShimLog receives the shim's own log ("" for none); Debug raises its level.
 	ShimLog string
 	Debug   bool
@@ -66,6 +68,9 @@ func Launch(o LaunchOptions) error {
 	}
 	if o.RunOnStart {
 		args = append(args, "--run-on-start")
+	}
+	if o.RebirthAfter != 0 {
+		args = append(args, "--rebirth-after", o.RebirthAfter.String())
 	}
 	if o.ShimLog != "" {
 		args = append(args, "--shim-log", o.ShimLog)

@@ -31,6 +31,9 @@ const maxUnclaimed = 256
 // the container's init and exec processes when the runtime exits. It owns
 // all waiting: nothing else in the shim may wait for a child.
 type reaper struct {
+	// reapMu is held while waiting for children; a hand-over to a new
+	// image holds it so that no exit is collected by the old one.
+	reapMu    sync.Mutex
 	mu        sync.Mutex
 	subs      map[int]chan exit
 	unclaimed map[int]exit
@@ -80,6 +83,8 @@ func (r *reaper) arm(pid int) {
 }
 
 func (r *reaper) reap() {
+	r.reapMu.Lock()
+	defer r.reapMu.Unlock()
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -118,6 +123,23 @@ func (r *reaper) deliver(e exit) {
 		}
 		r.order = live
 	}
+}
+
+// freeze stops reaping until thaw.
+func (r *reaper) freeze() { r.reapMu.Lock() }
+
+// thaw resumes reaping, collecting what exited meanwhile.
+func (r *reaper) thaw() {
+	r.reapMu.Unlock()
+	go r.reap()
+}
+
+// waiting reports whether pid's exit is watched and not yet delivered.
+func (r *reaper) waiting(pid int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.subs[pid]
+	return ok
 }
 
 // start starts cmd and returns where its exit arrives. Starting under the

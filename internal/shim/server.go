@@ -51,11 +51,15 @@ type Options struct {
 	LogMaxFiles int
 	TTY         bool
 	Stdin       bool
-	Logger      *slog.Logger
+	Logger      *slog.Logger `json:"-"`
 	// Ready, if set, gets one byte and is closed once the socket answers.
-	Ready *os.File
+	Ready *os.File `json:"-"`
 	// Linger is how long the shim stays after the exit (default 2 s).
 	Linger time.Duration
+	// RebirthAfter is how long after the start the shim hands over to a
+	// fresh image of itself (see rebirth.go): 0 for the default, negative
+	// for never.
+	RebirthAfter time.Duration
 	// RunOnStart defers the runtime to the start op, which then creates
 	// and starts the container in one invocation (`run --detach`): one
 	// runtime process less per container, for callers that start right
@@ -135,7 +139,17 @@ type shim struct {
 
 	outputs   []*os.File
 	outputsWG sync.WaitGroup
+	pumps     []*pumpState
+	draining  atomic.Bool // the outputs' read deadline is the drain's
 	logErrs   atomic.Int64
+
+	// The control socket, and what a hand-over to a fresh image uses to
+	// quiesce it: paused accepting, and requests being answered.
+	listener     *net.UnixListener
+	acceptPaused atomic.Bool
+	acceptResume chan struct{}
+	acceptParked chan struct{}
+	active       atomic.Int64
 
 	mu         sync.Mutex
 	status     string
@@ -163,55 +177,31 @@ type shim struct {
 // and returns after the container has exited and been deleted (or the
 // create failed, which it then records in STATE/create-error).
 func Run(opts Options) error {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	st, err := readResumeState()
+	if err != nil {
+		return err
 	}
-	if opts.Linger <= 0 {
-		opts.Linger = defaultLinger
+	if st != nil {
+		return resume(opts, st)
 	}
-	if opts.ID == "" || opts.Bundle == "" || opts.Runtime == "" || opts.StateDir == "" {
-		return errdefs.InvalidArgument("shim: --id, --bundle, --runtime and --state-dir are required")
+	s, err := newShim(opts)
+	if err != nil {
+		return err
 	}
-	s := &shim{
-		opts:      opts,
-		log:       opts.Logger.With("id", opts.ID),
-		hub:       newHub(opts.TTY),
-		status:    StatusCreated,
-		execs:     map[string]*execProc{},
-		exited:    make(chan struct{}),
-		deleteNow: make(chan struct{}),
-		deleted:   make(chan struct{}),
-		quit:      make(chan struct{}),
-	}
-	if opts.Stdin {
-		s.stdin = newStdinWriter()
-	}
-	// Orphans of the runtime (the container's init, exec'd processes) are
-	// reparented to us, so that we can reap them and read their status.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("set child subreaper: %w", err)
-	}
-	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
-	s.reaper = newReaper()
+	opts = s.opts
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return err
 	}
 	for _, name := range []string{SocketName, ExitFileName, CreateErrorName, PidFileName, consoleName} {
 		os.Remove(filepath.Join(opts.StateDir, name))
 	}
-	if opts.Bundle, _ = filepath.Abs(opts.Bundle); opts.RuntimeRoot == "" {
-		opts.RuntimeRoot = "/run/berth-oci"
-	}
-	s.opts = opts
-	s.rt = &ociRuntime{path: opts.Runtime, root: opts.RuntimeRoot, stateDir: opts.StateDir, reaper: s.reaper}
-
 	if opts.RunOnStart {
 		s.pending = true
 		if err := s.listen(); err != nil {
 			return err
 		}
 		<-s.quit
-		os.Remove(filepath.Join(opts.StateDir, SocketName))
+		s.removeSocket()
 		s.log.Info("shim exiting")
 		return nil
 	}
@@ -226,9 +216,55 @@ func Run(opts Options) error {
 	s.log.Info("container created", "pid", s.pid)
 	go s.supervise(initExit)
 	<-s.quit
-	os.Remove(filepath.Join(opts.StateDir, SocketName))
+	s.removeSocket()
 	s.log.Info("shim exiting")
 	return nil
+}
+
+// newShim checks the options and sets up what every shim needs: being
+// the subreaper of the container's processes, and their reaper.
+func newShim(opts Options) (*shim, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Linger <= 0 {
+		opts.Linger = defaultLinger
+	}
+	if opts.ID == "" || opts.Bundle == "" || opts.Runtime == "" || opts.StateDir == "" {
+		return nil, errdefs.InvalidArgument("shim: --id, --bundle, --runtime and --state-dir are required")
+	}
+	if opts.Bundle, _ = filepath.Abs(opts.Bundle); opts.RuntimeRoot == "" {
+		opts.RuntimeRoot = "/run/berth-oci"
+	}
+	s := &shim{
+		opts:         opts,
+		log:          opts.Logger.With("id", opts.ID),
+		hub:          newHub(opts.TTY),
+		status:       StatusCreated,
+		execs:        map[string]*execProc{},
+		exited:       make(chan struct{}),
+		deleteNow:    make(chan struct{}),
+		deleted:      make(chan struct{}),
+		quit:         make(chan struct{}),
+		acceptResume: make(chan struct{}, 1),
+		acceptParked: make(chan struct{}, 1),
+	}
+	if opts.Stdin {
+		s.stdin = newStdinWriter()
+	}
+	// Orphans of the runtime (the container's init, exec'd processes) are
+	// reparented to us, so that we can reap them and read their status.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("set child subreaper: %w", err)
+	}
+	signal.Ignore(unix.SIGHUP, unix.SIGPIPE)
+	s.reaper = newReaper()
+	s.rt = &ociRuntime{path: opts.Runtime, root: opts.RuntimeRoot, stateDir: opts.StateDir, reaper: s.reaper}
+	return s, nil
+}
+
+func (s *shim) removeSocket() {
+	os.Remove(filepath.Join(s.opts.StateDir, SocketName))
 }
 
 // createFailed cleans up after a failed create and records why, for
@@ -334,20 +370,8 @@ func (s *shim) create(run bool) (<-chan exit, error) {
 	if ppid := parentOf(s.pid); ppid != os.Getpid() && ppid > 0 {
 		s.log.Warn("the container's init is not our child: its exit will not be seen", "pid", s.pid, "ppid", ppid)
 	}
-	streams := []string{logging.Stdout, logging.Stderr}
-	for i, f := range s.outputs {
-		var lw *logging.LineSplitter
-		if s.sink != nil {
-			lw = logging.LineWriter(s.sink, streams[i])
-		}
-		s.outputsWG.Add(1)
-		go s.pump(f, StreamStdout+byte(i), lw)
-	}
-	go func() {
-		// Attach streams end when the output does.
-		s.outputsWG.Wait()
-		s.hub.close()
-	}()
+	streams := []byte{StreamStdout, StreamStderr}
+	s.startPumps(streams[:len(s.outputs)], nil)
 	return initExit, nil
 }
 
@@ -369,29 +393,124 @@ func parentOf(pid int) int {
 	return 0
 }
 
+// pumpState is one output stream being copied.
+type pumpState struct {
+	f      *os.File
+	stream byte
+	lw     *logging.LineSplitter
+	done   chan struct{} // closed when the stream has ended
+	// A hand-over pauses the pump: set up by pausePumps before pause is
+	// set, paused gets its incomplete line, then it waits for resume
+	// (closed if the hand-over fails).
+	pause  atomic.Bool
+	paused chan []byte
+	resume chan struct{}
+}
+
+// startPumps copies the outputs to the log and the attached clients;
+// streams names each (StreamStdout, StreamStderr), pending holds the
+// incomplete lines a previous image had read.
+func (s *shim) startPumps(streams []byte, pending [][]byte) {
+	for i, f := range s.outputs {
+		p := &pumpState{f: f, stream: streams[i], done: make(chan struct{})}
+		if s.sink != nil {
+			name := logging.Stdout
+			if p.stream == StreamStderr {
+				name = logging.Stderr
+			}
+			p.lw = logging.LineWriter(s.sink, name)
+			if i < len(pending) {
+				p.lw.Restore(pending[i])
+			}
+		}
+		s.pumps = append(s.pumps, p)
+		s.outputsWG.Add(1)
+		go s.pump(p)
+	}
+	go func() {
+		// Attach streams end when the output does.
+		s.outputsWG.Wait()
+		s.hub.close()
+	}()
+}
+
 // pump copies one output stream to the log and the attached clients.
-func (s *shim) pump(f *os.File, stream byte, lw *logging.LineSplitter) {
+func (s *shim) pump(p *pumpState) {
 	defer s.outputsWG.Done()
-	buf := make([]byte, 32<<10)
+	defer close(p.done)
+	buf := make([]byte, 16<<10)
 	for {
-		n, err := f.Read(buf)
+		n, err := p.f.Read(buf)
 		if n > 0 {
-			if lw != nil {
-				if _, werr := lw.Write(buf[:n]); werr != nil {
+			if p.lw != nil {
+				if _, werr := p.lw.Write(buf[:n]); werr != nil {
 					s.logWriteError(werr)
 				}
 			}
-			s.hub.broadcast(stream, buf[:n])
+			s.hub.broadcast(p.stream, buf[:n])
+		}
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !s.draining.Load() {
+			// A hand-over's pause (or one just called off).
+			if p.pause.Load() {
+				var rest []byte
+				if p.lw != nil {
+					rest = p.lw.Pending()
+				}
+				p.paused <- rest
+				<-p.resume
+			}
+			continue
 		}
 		if err != nil {
 			// io.EOF, EIO once a pty's last user is gone, or the drain deadline.
 			break
 		}
 	}
-	if lw != nil {
-		if err := lw.Close(); err != nil {
+	if p.lw != nil {
+		if err := p.lw.Close(); err != nil {
 			s.logWriteError(err)
 		}
+	}
+}
+
+// pausePumps stops the pumps between two reads. It returns, per pump,
+// its incomplete line and whether its stream is still open; false if one
+// did not pause in time.
+func (s *shim) pausePumps() (pending [][]byte, live []bool, ok bool) {
+	pending, live = make([][]byte, len(s.pumps)), make([]bool, len(s.pumps))
+	for _, p := range s.pumps {
+		p.paused, p.resume = make(chan []byte, 1), make(chan struct{})
+		p.pause.Store(true)
+		select {
+		case <-p.done:
+			continue
+		default:
+		}
+		if p.f.SetReadDeadline(time.Unix(1, 0)) != nil {
+			return nil, nil, false
+		}
+	}
+	timeout := time.After(500 * time.Millisecond)
+	for i, p := range s.pumps {
+		select {
+		case pending[i] = <-p.paused:
+			live[i] = true
+		case <-p.done:
+		case <-timeout:
+			return nil, nil, false
+		}
+	}
+	return pending, live, true
+}
+
+// resumePumps undoes pausePumps.
+func (s *shim) resumePumps() {
+	for _, p := range s.pumps {
+		if !p.pause.Swap(false) {
+			continue
+		}
+		p.f.SetReadDeadline(time.Time{})
+		close(p.resume)
 	}
 }
 
@@ -406,11 +525,7 @@ func (s *shim) listen() error {
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
-	go s.serve(l)
-	go func() {
-		<-s.quit
-		l.Close()
-	}()
+	s.serveOn(l)
 	if r := s.opts.Ready; r != nil {
 		r.Write([]byte{'R'})
 		r.Close()
@@ -433,6 +548,7 @@ func (s *shim) supervise(initExit <-chan exit) {
 		s.log.Error("record exit status", "err", err)
 	}
 	deadline := time.Now().Add(drainTimeout)
+	s.draining.Store(true)
 	for _, f := range s.outputs {
 		f.SetReadDeadline(deadline)
 	}
@@ -468,6 +584,18 @@ func (s *shim) supervise(initExit <-chan exit) {
 
 func (s *shim) stop() { s.quitOnce.Do(func() { close(s.quit) }) }
 
+// serveOn answers the control socket on l until the shim quits.
+func (s *shim) serveOn(l *net.UnixListener) {
+	s.mu.Lock()
+	s.listener = l
+	s.mu.Unlock()
+	go s.serve(l)
+	go func() {
+		<-s.quit
+		l.Close()
+	}()
+}
+
 func (s *shim) serve(l *net.UnixListener) {
 	for {
 		c, err := l.AcceptUnix()
@@ -475,10 +603,22 @@ func (s *shim) serve(l *net.UnixListener) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			if s.acceptPaused.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+				// A hand-over is under way: the new image accepts, or
+				// this one again if it fails.
+				s.acceptParked <- struct{}{}
+				select {
+				case <-s.acceptResume:
+				case <-s.quit:
+					return
+				}
+				continue
+			}
 			s.log.Warn("accept", "err", err)
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
+		s.active.Add(1) // before the goroutine runs: see rebirth
 		go s.handle(c)
 	}
 }
@@ -486,6 +626,10 @@ func (s *shim) serve(l *net.UnixListener) {
 // handle answers one connection. Streaming ops take it over; the others
 // answer and close it.
 func (s *shim) handle(c *net.UnixConn) {
+	// Counted as active (from its accept) while its request is read and
+	// answered: a hand-over waits for none to be. A wait waiting is not.
+	leave := sync.OnceFunc(func() { s.active.Add(-1) })
+	defer leave()
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	br := bufio.NewReaderSize(c, 4096)
 	line, err := readLine(br, maxRequest)
@@ -508,6 +652,7 @@ func (s *shim) handle(c *net.UnixConn) {
 		s.execOp(c, br, req)
 		return
 	case opWait:
+		leave()
 		s.wait(c, br)
 	case opShutdown:
 		if err := s.shutdown(); err != nil {
@@ -532,10 +677,15 @@ func (s *shim) call(req request) (any, error) {
 		return State{Status: s.status, Pid: s.pid, ExitCode: s.exit.ExitCode, ExitedAt: s.exit.ExitedAt, StartedAt: s.startedAt}, nil
 	case opStart:
 		err := s.start()
-		// From here the shim mostly sleeps: hand the start-up garbage
-		// (runtime output, JSON, exec buffers) back to the kernel, since
-		// every running container carries this process.
-		time.AfterFunc(200*time.Millisecond, trim)
+		if err == nil {
+			// From here the shim mostly sleeps, as long as its container
+			// runs: it sheds its start-up memory (see rebirth.go).
+			after := s.opts.RebirthAfter
+			if after == 0 {
+				after = defaultRebirthAfter
+			}
+			s.settle(after)
+		}
 		if err != nil {
 			return nil, err
 		}

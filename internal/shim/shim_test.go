@@ -397,3 +397,67 @@ func TestHubFanOut(t *testing.T) {
 		}
 	}
 }
+
+// TestRebirth: once its container runs, the shim hands over to a fresh
+// image of itself; the container, its output (an incomplete line
+// included), the waiters and the control socket carry on.
+func TestRebirth(t *testing.T) {
+	dir := t.TempDir()
+	goFile := filepath.Join(dir, "go")
+	f := newFake(t, fmt.Sprintf("printf 'a partial'; while [ ! -e %s ]; do sleep 0.01; done; echo ' line'; echo err >&2; exit 7\n", goFile))
+	f.opts.RebirthAfter = 20 * time.Millisecond
+	c := f.launch()
+	st, err := c.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan ExitStatus, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		e, err := c.Wait(ctx)
+		if err != nil {
+			t.Errorf("wait across the hand-over: %v", err)
+		}
+		waited <- e
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(f.opts.ShimLog)
+		if bytes.Contains(b, []byte("resumed in a fresh image")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no hand-over; shim log:\n%s", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	after, err := c.State()
+	if err != nil || after.Status != StatusRunning || after.Pid != st.Pid || !after.StartedAt.Equal(st.StartedAt) {
+		t.Fatalf("state after the hand-over %+v %v, before %+v", after, err, st)
+	}
+	if err := os.WriteFile(goFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-waited; e.ExitCode != 7 {
+		t.Errorf("exit %+v", e)
+	}
+	var stdout []string
+	err = logging.Read(context.Background(), f.opts.LogPath, logging.ReadOptions{Tail: -1}, func(r logging.Record) error {
+		if r.Stream == "stdout" {
+			stdout = append(stdout, string(r.Line))
+		} else if string(r.Line) != "err\n" {
+			t.Errorf("stderr record %q", r.Line)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stdout) != 1 || stdout[0] != "a partial line\n" {
+		t.Errorf("stdout records %q: the incomplete line did not carry over", stdout)
+	}
+	if err := c.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -20,8 +20,10 @@ import (
 // back in from the page cache (shared by all shims) when used. Only clean,
 // file-backed, non-writable mappings are dropped: for those MADV_DONTNEED
 // cannot lose anything, as their content is the file's.
-func trim() {
-	debug.FreeOSMemory()
+func trim(freeHeap bool) {
+	if freeHeap {
+		debug.FreeOSMemory()
+	}
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
 		return
