@@ -2,8 +2,8 @@ package shim
 
 import (
 	"os"
-	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -62,11 +62,20 @@ func newReaper() *reaper {
 func (r *reaper) arm(pid int) {
 	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
+		fd = -1
+	}
+	r.armFD(pid, fd)
+}
+
+// armFD is arm with pid's pidfd (-1 if there is none).
+func (r *reaper) armFD(pid, fd int) {
+	if fd < 0 {
 		// Already gone (reaped meanwhile), or no pidfds: reap now and
 		// leave the rest to the sweep.
 		go r.reap()
 		return
 	}
+	unix.SetNonblock(fd, true)
 	f := os.NewFile(uintptr(fd), "pidfd")
 	go func() {
 		defer f.Close()
@@ -142,18 +151,35 @@ func (r *reaper) waiting(pid int) bool {
 	return ok
 }
 
-// start starts cmd and returns where its exit arrives. Starting under the
-// lock means the exit cannot be delivered before it is subscribed to.
-func (r *reaper) start(cmd *exec.Cmd) (<-chan exit, error) {
+// start starts path with argv and files as its stdin, stdout and stderr,
+// and returns its pid and where its exit arrives. Starting under the lock
+// means the exit cannot be delivered before it is subscribed to.
+//
+// It forks with syscall.ForkExec, not os/exec: os.StartProcess probes
+// pidfd support on its first use by cloning a throwaway child, a cost on
+// the path of every container start. The pidfd comes from the clone.
+func (r *reaper) start(path string, argv []string, files []*os.File) (int, <-chan exit, error) {
+	fds := make([]uintptr, len(files))
+	for i, f := range files {
+		fds[i] = f.Fd()
+	}
+	pidfd := -1
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	attr := &syscall.ProcAttr{Env: os.Environ(), Files: fds, Sys: &syscall.SysProcAttr{PidFD: &pidfd}}
+	pid, err := syscall.ForkExec(path, argv, attr)
+	if err == syscall.EINVAL {
+		// A kernel without CLONE_PIDFD (before 5.2): arm falls back.
+		attr.Sys, pidfd = nil, -1
+		pid, err = syscall.ForkExec(path, argv, attr)
+	}
+	if err != nil {
+		return 0, nil, err
 	}
 	ch := make(chan exit, 1)
-	r.subs[cmd.Process.Pid] = ch
-	r.arm(cmd.Process.Pid)
-	return ch, nil
+	r.subs[pid] = ch
+	r.armFD(pid, pidfd)
+	return pid, ch, nil
 }
 
 // watch returns where the exit of pid, a process we inherited, arrives,

@@ -6,9 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,8 +51,8 @@ func (e *runtimeError) Error() string {
 func (r *ociRuntime) run(stdio []*os.File, args ...string) error {
 	logPath := filepath.Join(r.stateDir, "runtime-"+strconv.FormatInt(r.seq.Add(1), 10)+".log")
 	defer os.Remove(logPath)
-	argv := append([]string{"--root", r.root, "--log", logPath, "--log-format", "json"}, args...)
-	cmd := exec.Command(r.path, argv...)
+	argv := append([]string{r.path, "--root", r.root, "--log", logPath, "--log-format", "json"}, args...)
+	files := make([]*os.File, 3)
 	var capture *os.File
 	if stdio == nil {
 		pr, pw, err := os.Pipe()
@@ -60,28 +60,30 @@ func (r *ociRuntime) run(stdio []*os.File, args ...string) error {
 			return err
 		}
 		defer pr.Close()
-		defer pw.Close()
-		cmd.Stdout, cmd.Stderr, capture = pw, pw, pr
+		files[1], files[2], capture = pw, pw, pr
 	} else {
-		if stdio[0] != nil {
-			cmd.Stdin = stdio[0]
-		}
-		if stdio[1] != nil {
-			cmd.Stdout = stdio[1]
-		}
-		if stdio[2] != nil {
-			cmd.Stderr = stdio[2]
+		copy(files, stdio)
+	}
+	for i, f := range files {
+		if f == nil {
+			null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			if err != nil {
+				return err
+			}
+			defer null.Close()
+			files[i] = null
 		}
 	}
-	exitc, err := r.reaper.start(cmd)
+	pid, exitc, err := r.reaper.start(r.path, argv, files)
+	if capture != nil {
+		files[1].Close() // ours: the pipe ends when the runtime and its children close theirs
+	}
 	if err != nil {
 		return fmt.Errorf("run %s: %w", r.path, err)
 	}
-	defer cmd.Process.Release()
 	var out []byte
 	readDone := make(chan struct{})
 	if capture != nil {
-		cmd.Stdout.(*os.File).Close()
 		go func() {
 			out, _ = io.ReadAll(io.LimitReader(capture, 64<<10))
 			close(readDone)
@@ -95,7 +97,7 @@ func (r *ociRuntime) run(stdio []*os.File, args ...string) error {
 	select {
 	case e = <-exitc:
 	case <-ctx.Done():
-		cmd.Process.Kill()
+		unix.Kill(pid, unix.SIGKILL)
 		e = <-exitc
 	}
 	if capture != nil {
