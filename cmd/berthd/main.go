@@ -27,6 +27,7 @@ import (
 	"github.com/berth-dev/berth/internal/metadata"
 	"github.com/berth-dev/berth/internal/network"
 	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/shim"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/volume"
 )
@@ -167,6 +168,7 @@ func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		Root: cfg.Root, State: cfg.State, Shim: findBinary("berth-shim"),
 		Runtimes: runtimes(cfg), Default: "berth-oci", InitPath: findInit(),
 	}
+	d.ctrs.Spares = &shim.Spares{Binary: d.ctrs.Shim, Dir: filepath.Join(cfg.State, "shims"), Log: log}
 	d.nets = &network.Manager{Meta: meta, State: filepath.Join(cfg.State, "network"), PluginDirs: cfg.Network.PluginDirs,
 		DefaultBridge: cfg.Network.DefaultBridge, DefaultSubnet: cfg.Network.DefaultSubnet, Log: log}
 	if err := d.nets.Init(context.Background()); err != nil {
@@ -206,6 +208,8 @@ func (d *daemon) recover(ctx context.Context) {
 	if err := d.ctrs.Recover(ctx); err != nil {
 		d.log.Warn("recovering containers", "err", err)
 	}
+	// After the recovery, which ends spares a previous daemon left.
+	d.ctrs.Spares.Fill()
 	os.RemoveAll(filepath.Join(d.cfg.Root, "tmp"))
 	os.MkdirAll(filepath.Join(d.cfg.Root, "tmp"), 0o700)
 	if _, err := d.gc.Collect(ctx); err != nil {
@@ -216,6 +220,7 @@ func (d *daemon) recover(ctx context.Context) {
 func (d *daemon) close() {
 	if d.ctrs != nil {
 		d.ctrs.Settle() // background removals still need the snapshotter
+		d.ctrs.Spares.Close()
 	}
 	if d.nets != nil {
 		d.nets.Close()

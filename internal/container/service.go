@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/internal/images"
 	"github.com/berth-dev/berth/internal/metadata"
 	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/shim"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/specgen"
 	"github.com/berth-dev/berth/internal/volume"
@@ -50,9 +51,11 @@ type Service struct {
 	Events        *events.Hub
 	Log           *slog.Logger
 
-	Root     string            // /var/lib/berth: containers/<id>/ (logs, hosts files)
-	State    string            // /run/berth: containers/<id>/ (bundle), shims/<id>/
-	Shim     string            // the berth-shim binary
+	Root  string // /var/lib/berth: containers/<id>/ (logs, hosts files)
+	State string // /run/berth: containers/<id>/ (bundle), shims/<id>/
+	Shim  string // the berth-shim binary
+	// Spares, if set, has a shim launched ahead of each start.
+	Spares   *shim.Spares
 	Runtimes map[string]string // name -> binary; "berth-oci" is the default
 	Default  string            // default runtime name
 	InitPath string            // binary for --init

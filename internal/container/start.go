@@ -89,10 +89,7 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 	}
 	sd := s.shimDir(c.ID)
 	s.waitShim(c.ID)
-	os.RemoveAll(sd)
-	if err := os.MkdirAll(sd, 0o700); err != nil {
-		return err
-	}
+	os.RemoveAll(sd) // made by the launch, or a spare's moved there
 	logPath, logFormat := s.logTarget(c)
 	if logFormat == "cri" {
 		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
@@ -102,12 +99,16 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 	var launch sync.WaitGroup
 	var launchErr error
 	launch.Go(func() {
-		launchErr = shim.Launch(shim.LaunchOptions{
+		lo := shim.LaunchOptions{
 			Binary: s.Shim, ID: c.ID, Bundle: bundle, Runtime: s.Runtimes[c.Runtime], RuntimeRoot: s.runtimeRoot(),
 			StateDir: sd, LogPath: logPath, LogFormat: logFormat, LogMaxSize: maxSize, LogMaxFiles: maxFile,
 			TTY: c.Config.Tty, Stdin: c.Config.OpenStdin, ShimLog: filepath.Join(sd, "shim.log"),
 			RunOnStart: true,
-		})
+		}
+		if s.Spares != nil && s.Spares.Take(lo) {
+			return
+		}
+		launchErr = shim.Launch(lo)
 	})
 	undo = append(undo, func() {
 		if launch.Wait(); launchErr != nil {

@@ -28,6 +28,7 @@ func Main(args []string, version string) int {
 	fs.BoolVar(&o.TTY, "tty", false, "give the container a terminal")
 	fs.BoolVar(&o.Stdin, "stdin", false, "keep the container's stdin open for attach")
 	fs.DurationVar(&o.RebirthAfter, "rebirth-after", 0, "hand over to a fresh image this long after the start (0: 200ms, negative: never)")
+	fs.BoolVar(&o.Spare, "spare", false, "a spare: wait for the container's options (the assign op)")
 	fs.BoolVar(&o.RunOnStart, "run-on-start", false, "create and start the container at the start op (runtime run --detach), not at launch")
 	fs.StringVar(&shimLog, "shim-log", "", "file for the shim's own log")
 	fs.BoolVar(&dbg, "debug", false, "debug logging")

@@ -6,10 +6,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // LaunchOptions say how to start a shim; see Options for the meanings.
@@ -30,6 +33,8 @@ type LaunchOptions struct {
 	RunOnStart  bool
 	// RebirthAfter is Options.RebirthAfter (0 for the default).
 	RebirthAfter time.Duration
+	// Spare launches a spare (only StateDir, ShimLog and Debug count).
+	Spare bool
 	// ShimLog receives the shim's own log ("" for none); Debug raises its level.
 	ShimLog string
 	Debug   bool
@@ -45,17 +50,26 @@ type LaunchOptions struct {
 //
 // The caller stays the shim's parent until it exits: a goroutine reaps it.
 func Launch(o LaunchOptions) error {
+	_, err := launch(o)
+	return err
+}
+
+// launch is Launch; it also returns the shim's pid.
+func launch(o LaunchOptions) (int, error) {
 	bin := o.Binary
 	if bin == "" {
 		bin = "berth-shim"
 	}
-	args := []string{
-		"--id", o.ID, "--bundle", o.Bundle, "--runtime", o.Runtime,
-		"--runtime-root", o.RuntimeRoot, "--state-dir", o.StateDir,
-		"--log-path", o.LogPath,
-		"--log-max-size", strconv.FormatInt(o.LogMaxSize, 10),
-		"--log-max-file", strconv.Itoa(o.LogMaxFiles),
-		"--ready-fd", "3",
+	args := []string{"--state-dir", o.StateDir, "--ready-fd", "3"}
+	if o.Spare {
+		args = append(args, "--spare")
+	} else {
+		args = append(args,
+			"--id", o.ID, "--bundle", o.Bundle, "--runtime", o.Runtime,
+			"--runtime-root", o.RuntimeRoot,
+			"--log-path", o.LogPath,
+			"--log-max-size", strconv.FormatInt(o.LogMaxSize, 10),
+			"--log-max-file", strconv.Itoa(o.LogMaxFiles))
 	}
 	if o.LogFormat != "" {
 		args = append(args, "--log-format", o.LogFormat)
@@ -79,11 +93,11 @@ func Launch(o LaunchOptions) error {
 		args = append(args, "--debug")
 	}
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
-		return err
+		return 0, err
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer r.Close()
 	cmd := exec.Command(bin, args...)
@@ -98,11 +112,16 @@ func Launch(o LaunchOptions) error {
 	}
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
+	if o.Spare {
+		err = startIdle(cmd)
+	} else {
+		err = cmd.Start()
+	}
 	w.Close()
 	if err != nil {
-		return fmt.Errorf("start shim: %w", err)
+		return 0, fmt.Errorf("start shim: %w", err)
 	}
+	pid := cmd.Process.Pid
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
@@ -114,12 +133,12 @@ func Launch(o LaunchOptions) error {
 	var b [1]byte
 	n, rerr := io.ReadFull(r, b[:])
 	if n == 1 && b[0] == 'R' {
-		return nil
+		return pid, nil
 	}
 	if errors.Is(rerr, os.ErrDeadlineExceeded) {
 		// Killing the shim would leave the container unsupervised; it
 		// may still finish and exit on its own, so report and leave it.
-		return fmt.Errorf("shim for %s: not ready after %s", o.ID, timeout)
+		return 0, fmt.Errorf("shim for %s: not ready after %s", o.ID, timeout)
 	}
 	// The shim closed the pipe without the ready byte: it is exiting.
 	var werr error
@@ -129,9 +148,37 @@ func Launch(o LaunchOptions) error {
 		werr = errors.New("did not exit")
 	}
 	if msg := ReadCreateError(o.StateDir); msg != "" {
-		return fmt.Errorf("create container %s: %s", o.ID, msg)
+		return 0, fmt.Errorf("create container %s: %s", o.ID, msg)
 	}
-	return fmt.Errorf("shim for %s failed: %v", o.ID, werr)
+	return 0, fmt.Errorf("shim for %s failed: %v", o.ID, werr)
+}
+
+// startIdle starts cmd in the SCHED_IDLE class, which a child takes from
+// the thread that forks it: a spare's start-up then only uses a CPU that
+// nothing else wants. Take puts it back in the normal class.
+func startIdle(cmd *exec.Cmd) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}, 0); err != nil {
+		return cmd.Start()
+	}
+	err := cmd.Start()
+	if rerr := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0); rerr != nil {
+		// The thread cannot go back: let it die with the goroutine
+		// rather than run others' work at idle priority.
+		runtime.Goexit()
+	}
+	return err
+}
+
+// schedNormal moves every thread of pid to the normal scheduling class.
+func schedNormal(pid int) {
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0)
+		}
+	}
 }
 
 // shimEnv is the environment of a shim: the caller's, with Go's heap

@@ -21,6 +21,7 @@
 //	{"op":"exec-resize","execID":S,"width":W,"height":H} {}
 //	{"op":"reopen-log"}                  {} (CRI log format only)
 //	{"op":"shutdown"}                    {} and the shim leaves (stopped containers only)
+//	{"op":"assign","options":{…}}        {} (a spare shim: the container it is for, see Spares)
 //
 // After attach and exec the connection carries the process's stdio: output
 // in Docker's multiplexed framing (an 8-byte header: stream 1 or 2, three
@@ -68,6 +69,7 @@ const (
 	opExecResize = "exec-resize"
 	opShutdown   = "shutdown"
 	opReopenLog  = "reopen-log"
+	opAssign     = "assign"
 )
 
 // Stream ids of the multiplexed framing (byte 0 of each header).
@@ -92,6 +94,7 @@ type request struct {
 	TTY       bool           `json:"tty,omitempty"`
 	ExecID    string         `json:"execID,omitempty"`
 	Process   *specs.Process `json:"process,omitempty"`
+	Options   *Options       `json:"options,omitempty"`
 }
 
 // State is the container's status as the shim sees it.

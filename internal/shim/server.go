@@ -66,6 +66,10 @@ type Options struct {
 	// after launching. Clients may attach before the start, since the
 	// shim answers at once.
 	RunOnStart bool
+	// Spare starts a shim for a container to come: it serves the
+	// socket in StateDir and takes the container's options from the
+	// assign op (see Spares). ID, Bundle and Runtime come with them.
+	Spare bool `json:"-"`
 }
 
 type logSink interface {
@@ -163,7 +167,9 @@ type shim struct {
 
 	// pending: RunOnStart and the start op has not run the container.
 	pending bool
-	oom     *oomCounter
+	// spare: waiting for the assign op; nothing else is answered.
+	spare bool
+	oom   *oomCounter
 
 	exited     chan struct{} // the exit is recorded and the output flushed
 	deleteNow  chan struct{} // someone waits for the runtime's delete
@@ -189,6 +195,16 @@ func Run(opts Options) error {
 		return err
 	}
 	opts = s.opts
+	if opts.Spare {
+		s.pending, s.spare = true, true
+		if err := s.listen(); err != nil {
+			return err
+		}
+		<-s.quit
+		s.removeSocket()
+		s.log.Info("shim exiting")
+		return nil
+	}
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return err
 	}
@@ -230,11 +246,8 @@ func newShim(opts Options) (*shim, error) {
 	if opts.Linger <= 0 {
 		opts.Linger = defaultLinger
 	}
-	if opts.ID == "" || opts.Bundle == "" || opts.Runtime == "" || opts.StateDir == "" {
-		return nil, errdefs.InvalidArgument("shim: --id, --bundle, --runtime and --state-dir are required")
-	}
-	if opts.Bundle, _ = filepath.Abs(opts.Bundle); opts.RuntimeRoot == "" {
-		opts.RuntimeRoot = "/run/berth-oci"
+	if err := checkOptions(&opts); err != nil {
+		return nil, err
 	}
 	s := &shim{
 		opts:         opts,
@@ -261,6 +274,50 @@ func newShim(opts Options) (*shim, error) {
 	s.reaper = newReaper()
 	s.rt = &ociRuntime{path: opts.Runtime, root: opts.RuntimeRoot, stateDir: opts.StateDir, reaper: s.reaper}
 	return s, nil
+}
+
+// checkOptions checks and completes the options (a spare's wait for the
+// assign op).
+func checkOptions(opts *Options) error {
+	if opts.Spare && opts.StateDir != "" {
+		return nil
+	}
+	if opts.ID == "" || opts.Bundle == "" || opts.Runtime == "" || opts.StateDir == "" {
+		return errdefs.InvalidArgument("shim: --id, --bundle, --runtime and --state-dir are required")
+	}
+	if opts.Bundle, _ = filepath.Abs(opts.Bundle); opts.RuntimeRoot == "" {
+		opts.RuntimeRoot = "/run/berth-oci"
+	}
+	return nil
+}
+
+// assign makes a spare the shim of the container o describes; the caller
+// has moved the spare's state directory to o.StateDir.
+func (s *shim) assign(o *Options) error {
+	if o == nil {
+		return errdefs.InvalidArgument("assign: no options")
+	}
+	n := *o
+	n.Spare, n.RunOnStart = false, true
+	if err := checkOptions(&n); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.spare {
+		return errdefs.Conflict("assign: the shim is not a spare")
+	}
+	n.Logger, n.Linger = s.opts.Logger, s.opts.Linger
+	s.opts = n
+	s.log = n.Logger.With("id", n.ID)
+	s.hub = newHub(n.TTY)
+	if n.Stdin {
+		s.stdin = newStdinWriter()
+	}
+	s.rt = &ociRuntime{path: n.Runtime, root: n.RuntimeRoot, stateDir: n.StateDir, reaper: s.reaper}
+	s.spare = false
+	s.log.Info("spare assigned")
+	return nil
 }
 
 func (s *shim) removeSocket() {
@@ -644,6 +701,18 @@ func (s *shim) handle(c *net.UnixConn) {
 		c.Close()
 		return
 	}
+	s.mu.Lock()
+	spare := s.spare
+	s.mu.Unlock()
+	if spare != (req.Op == opAssign) && req.Op != opShutdown && req.Op != opState {
+		if spare {
+			reply(c, nil, errdefs.FailedPrecondition("%s: a spare shim has no container yet", req.Op))
+		} else {
+			reply(c, nil, errdefs.Conflict("assign: the shim is not a spare"))
+		}
+		c.Close()
+		return
+	}
 	switch req.Op {
 	case opAttach:
 		s.attach(c, br, req)
@@ -654,6 +723,8 @@ func (s *shim) handle(c *net.UnixConn) {
 	case opWait:
 		leave()
 		s.wait(c, br)
+	case opAssign:
+		reply(c, struct{}{}, s.assign(req.Options))
 	case opShutdown:
 		if err := s.shutdown(); err != nil {
 			reply(c, nil, err)

@@ -461,3 +461,65 @@ func TestRebirth(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSpare: a spare shim, launched ahead, becomes a container's shim at
+// Take; until then it only answers assign, state and shutdown.
+func TestSpare(t *testing.T) {
+	f := newFake(t, "echo from-spare; exit 4\n")
+	self, _ := os.Executable()
+	p := &Spares{Binary: self, Dir: t.TempDir()}
+	t.Cleanup(p.Close)
+	ready := func() spare {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			p.mu.Lock()
+			var sp spare
+			if len(p.ready) > 0 {
+				sp = p.ready[0]
+			}
+			p.mu.Unlock()
+			if sp.dir != "" {
+				return sp
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no spare ready")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if p.Take(f.opts) {
+		t.Fatal("took a spare before any was launched")
+	}
+	sp := ready()
+	if _, err := Open(sp.dir).Start(); !errdefs.IsFailedPrecondition(err) {
+		t.Errorf("start of an unassigned spare: %v", err)
+	}
+	if !p.Take(f.opts) {
+		t.Fatal("no spare taken")
+	}
+	if _, err := os.Stat(sp.dir); !os.IsNotExist(err) {
+		t.Errorf("the spare's directory is still there: %v", err)
+	}
+	c := Open(f.opts.StateDir)
+	if err := c.call(request{Op: opAssign, Options: &Options{ID: "x", Bundle: "/", Runtime: "/bin/true", StateDir: f.opts.StateDir}}, nil); !errdefs.IsConflict(err) {
+		t.Errorf("second assign: %v", err)
+	}
+	if _, err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if e := waitExit(t, c); e.ExitCode != 4 {
+		t.Errorf("exit %+v", e)
+	}
+	if got := logText(t, f.opts.LogPath); got["stdout"] != "from-spare\n" {
+		t.Errorf("log %q", got)
+	}
+	next := ready() // Take launched the next one
+	p.Close()
+	if _, err := os.Stat(next.dir); !os.IsNotExist(err) {
+		t.Errorf("Close left the spare's directory: %v", err)
+	}
+	if c.Shutdown() != nil {
+		t.Error("shutdown")
+	}
+}

@@ -18,7 +18,7 @@ fail() {
 }
 cmd=$1; shift
 case $cmd in
-create)
+create|run)
 	bundle= pidfile= console=
 	while [ $# -gt 1 ]; do
 		case "$1" in
@@ -32,6 +32,7 @@ create)
 	[ -z "$console" ] || fail "terminals are not supported"
 	[ -f "$bundle/script" ] || fail "bundle $bundle has no script"
 	mkdir -p "$root/$id" || fail "cannot make state"
+	[ "$cmd" = create ] || touch "$root/$id/started" # run: create and start
 	sh -c 'while [ ! -e "$1" ]; do sleep 0.01; done; exec sh "$2"' fake "$root/$id/started" "$bundle/script" &
 	echo $! >"$root/$id/pid"
 	echo $! >"$pidfile"
