@@ -45,19 +45,38 @@ func Main(args []string, version string) int {
 		fmt.Println("berth-shim version", version)
 		return 0
 	}
-	logger := slog.New(slog.DiscardHandler)
+	// A shim handed over to this image (rebirth.go) takes its options
+	// from the hand-over, not from the command line it was launched
+	// with: a spare's had no container in it.
+	st, err := readResumeState()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth-shim:", err)
+		return 1
+	}
+	if st != nil {
+		o = st.Options
+		o.logFile, o.debug = nil, st.Debug
+		if st.LogFD >= 0 {
+			unix.CloseOnExec(st.LogFD)
+			o.logFile = os.NewFile(uintptr(st.LogFD), "shim-log")
+		}
+		o.Logger = newLogger(o.logFile, o.debug)
+		if err := resume(o, st); err != nil {
+			o.Logger.Error("shim failed", "id", o.ID, "err", err)
+			return 1
+		}
+		return 0
+	}
 	if shimLog != "" {
 		f, err := os.OpenFile(shimLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "berth-shim:", err)
 			return 1
 		}
-		level := slog.LevelInfo
-		if dbg {
-			level = slog.LevelDebug
-		}
-		logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: level}))
+		o.logFile = f
 	}
+	o.debug = dbg
+	logger := newLogger(o.logFile, dbg)
 	if readyFD >= 0 {
 		// Not inherited by the runtime, or its end would stay open.
 		unix.CloseOnExec(readyFD)
@@ -69,4 +88,16 @@ func Main(args []string, version string) int {
 		return 1
 	}
 	return 0
+}
+
+// newLogger logs to f (nowhere if nil).
+func newLogger(f *os.File, debug bool) *slog.Logger {
+	if f == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	level := slog.LevelInfo
+	if debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: level}))
 }

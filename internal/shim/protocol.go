@@ -44,6 +44,7 @@ const (
 	SocketName      = "shim.sock"
 	ExitFileName    = "exit.json"
 	PidFileName     = "init.pid"
+	ShimPidFileName = "shim.pid" // the shim's own pid
 	CreateErrorName = "create-error"
 	consoleName     = "console.sock"
 )

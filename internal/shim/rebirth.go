@@ -38,6 +38,9 @@ const defaultRebirthAfter = 200 * time.Millisecond
 
 // resumeState is what the new image gets besides the command line.
 type resumeState struct {
+	Options     Options     `json:"options"`
+	LogFD       int         `json:"logFD"` // the shim's own log; -1: none
+	Debug       bool        `json:"debug,omitempty"`
 	Pid         int         `json:"pid"`
 	StartedAt   time.Time   `json:"startedAt"`
 	OOMFile     string      `json:"oomFile,omitempty"`
@@ -166,7 +169,10 @@ func (s *shim) rebirth() error {
 	}
 	env := append(os.Environ(), resumeEnv+"="+strconv.Itoa(mfd))
 	s.log.Info("handing over to a fresh image", "pid", s.pid)
-	err = syscall.Exec("/proc/self/exe", os.Args, env)
+	// The new image reads its options from the hand-over; the command
+	// line is for ps (a spare's named no container).
+	argv := []string{os.Args[0], "--id", s.opts.ID, "--state-dir", s.opts.StateDir}
+	err = syscall.Exec("/proc/self/exe", argv, env)
 	// Still here: keep going as before.
 	for _, fd := range fds {
 		unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
@@ -194,7 +200,7 @@ func (s *shim) quiet() bool {
 
 // resumeState collects the state and the descriptors to hand over.
 func (s *shim) resumeState(pending [][]byte, live []bool) (*resumeState, []int, error) {
-	st := &resumeState{Stdin: -1, Master: -1, LogErrs: s.logErrs.Load()}
+	st := &resumeState{Options: s.opts, LogFD: -1, Debug: s.opts.debug, Stdin: -1, Master: -1, LogErrs: s.logErrs.Load()}
 	var fds []int
 	fdOf := func(sc syscall.Conn) (int, error) {
 		rc, err := sc.SyscallConn()
@@ -209,6 +215,11 @@ func (s *shim) resumeState(pending [][]byte, live []bool) (*resumeState, []int, 
 		return fd, nil
 	}
 	var err error
+	if f := s.opts.logFile; f != nil {
+		if st.LogFD, err = fdOf(f); err != nil {
+			return nil, nil, err
+		}
+	}
 	if st.Listener, err = fdOf(s.listener); err != nil {
 		return nil, nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,6 +71,10 @@ type Options struct {
 	// socket in StateDir and takes the container's options from the
 	// assign op (see Spares). ID, Bundle and Runtime come with them.
 	Spare bool `json:"-"`
+
+	// The shim's own log, which a hand-over passes on (Main sets them).
+	logFile *os.File
+	debug   bool
 }
 
 type logSink interface {
@@ -183,13 +188,6 @@ type shim struct {
 // and returns after the container has exited and been deleted (or the
 // create failed, which it then records in STATE/create-error).
 func Run(opts Options) error {
-	st, err := readResumeState()
-	if err != nil {
-		return err
-	}
-	if st != nil {
-		return resume(opts, st)
-	}
 	s, err := newShim(opts)
 	if err != nil {
 		return err
@@ -208,7 +206,7 @@ func Run(opts Options) error {
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return err
 	}
-	for _, name := range []string{SocketName, ExitFileName, CreateErrorName, PidFileName, consoleName} {
+	for _, name := range []string{SocketName, ExitFileName, CreateErrorName, PidFileName, ShimPidFileName, consoleName} {
 		os.Remove(filepath.Join(opts.StateDir, name))
 	}
 	if opts.RunOnStart {
@@ -307,7 +305,7 @@ func (s *shim) assign(o *Options) error {
 	if !s.spare {
 		return errdefs.Conflict("assign: the shim is not a spare")
 	}
-	n.Logger, n.Linger = s.opts.Logger, s.opts.Linger
+	n.Logger, n.Linger, n.logFile, n.debug = s.opts.Logger, s.opts.Linger, s.opts.logFile, s.opts.debug
 	s.opts = n
 	s.log = n.Logger.With("id", n.ID)
 	s.hub = newHub(n.TTY)
@@ -583,6 +581,9 @@ func (s *shim) listen() error {
 		return fmt.Errorf("control socket: %w", err)
 	}
 	s.serveOn(l)
+	// Which process serves this directory, for people and tests: a
+	// spare's command line names no container.
+	writeFileAtomic(filepath.Join(s.opts.StateDir, ShimPidFileName), []byte(strconv.Itoa(os.Getpid())+"\n"))
 	if r := s.opts.Ready; r != nil {
 		r.Write([]byte{'R'})
 		r.Close()

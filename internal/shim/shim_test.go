@@ -465,7 +465,9 @@ func TestRebirth(t *testing.T) {
 // TestSpare: a spare shim, launched ahead, becomes a container's shim at
 // Take; until then it only answers assign, state and shutdown.
 func TestSpare(t *testing.T) {
-	f := newFake(t, "echo from-spare; exit 4\n")
+	goFile := filepath.Join(t.TempDir(), "go")
+	f := newFake(t, fmt.Sprintf("echo from-spare; while [ ! -e %s ]; do sleep 0.01; done; exit 4\n", goFile))
+	f.opts.RebirthAfter = 20 * time.Millisecond // and the hand-over of a shim born a spare
 	self, _ := os.Executable()
 	p := &Spares{Binary: self, Dir: t.TempDir()}
 	t.Cleanup(p.Close)
@@ -508,6 +510,17 @@ func TestSpare(t *testing.T) {
 	if _, err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
+	shimLog := filepath.Join(f.opts.StateDir, "shim.log")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(shimLog)
+		if bytes.Contains(b, []byte("resumed in a fresh image")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no hand-over; shim log:\n%s", b)
+		}
+	}
+	os.WriteFile(goFile, nil, 0o644)
 	if e := waitExit(t, c); e.ExitCode != 4 {
 		t.Errorf("exit %+v", e)
 	}
