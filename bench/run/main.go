@@ -240,6 +240,20 @@ func memory(pid int) (float64, float64) {
 // pidsNamed lists processes whose command line starts with prefix and
 // mentions dir (the engine's own root, so that other engines' and other
 // daemons' processes on the machine are not counted).
+// unassignedSpare reports whether pid is a spare berth-shim still waiting
+// for a container: launched with --spare, its directory not yet moved.
+func unassignedSpare(pid int) bool {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	args := strings.Split(string(b), "\x00")
+	for i, a := range args {
+		if a == "--state-dir" && i+1 < len(args) && strings.HasPrefix(filepath.Base(args[i+1]), "spare-") {
+			_, err := os.Stat(args[i+1])
+			return err == nil
+		}
+	}
+	return false
+}
+
 func pidsNamed(prefix, dir string) []int {
 	var out []int
 	entries, _ := os.ReadDir("/proc")
@@ -336,7 +350,18 @@ func newEngine(name, dir, repo, ref string) (*engine, error) {
 		e.publish = func(port int, cmd ...string) []string {
 			return append([]string{bin, "run", "-d", "-p", fmt.Sprintf("%d:5001", port), ref}, cmd...)
 		}
-		e.perContainer = func() []int { return pidsNamed("berth-shim", dir) }
+		// The one spare shim berthd keeps for the next start is the
+		// daemon's, not a container's (as containerd's and dockerd's own
+		// memory is not counted): left out.
+		e.perContainer = func() []int {
+			var pids []int
+			for _, pid := range pidsNamed("berth-shim", dir) {
+				if !unassignedSpare(pid) {
+					pids = append(pids, pid)
+				}
+			}
+			return pids
+		}
 		e.cleanup = func() {
 			out, _ := command(e, bin, "ps", "-aq").Output()
 			command(e, append([]string{bin, "rm", "-f"}, strings.Fields(string(out))...)...).Run()
