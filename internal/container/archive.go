@@ -43,6 +43,11 @@ func (s *Service) withRootfs(ctx context.Context, term string, fn func(rootfs st
 	if c.State.Running() {
 		return fn(filepath.Join(s.bundleDir(c.ID), "rootfs"))
 	}
+	// A mount made at the create is let go: one writable layer is never
+	// mounted twice (overlayfs warns, or refuses, and the two would not
+	// see each other's changes coherently).
+	s.waitPremount(c.ID)
+	snapshot.UnmountAll(filepath.Join(s.bundleDir(c.ID), "rootfs"))
 	ms, err := s.Snaps.Mounts(ctx, c.ID)
 	if err != nil {
 		return err

@@ -158,6 +158,7 @@ func (s *Service) release(c *Container) {
 
 // releaseFiles is release without the shim.
 func (s *Service) releaseFiles(c *Container) {
+	s.waitPremount(c.ID)
 	snapshot.UnmountAll(filepath.Join(s.bundleDir(c.ID), "rootfs"))
 	os.RemoveAll(s.bundleDir(c.ID))
 	s.teardownNetwork(c.ID)

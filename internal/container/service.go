@@ -65,6 +65,8 @@ type Service struct {
 	changed chan struct{} // closed and replaced on every state change
 	pending map[string][]*pendingAttach
 	closing map[string]chan struct{} // shims finishing their runtime's delete
+	// premounts are rootfs mounts made right after creates (premount).
+	premounts map[string]chan error
 	// removedExits keep the exits of removed containers for late waiters.
 	removedExits map[string]WaitResult
 	cleanups     sync.WaitGroup // background removals (RemoveOptions.Background)
@@ -78,6 +80,7 @@ func (s *Service) Init(ctx context.Context) error {
 	s.changed = make(chan struct{})
 	s.pending = map[string][]*pendingAttach{}
 	s.closing = map[string]chan struct{}{}
+	s.premounts = map[string]chan error{}
 	s.ctx = ctx
 	for _, d := range []string{filepath.Join(s.Root, "containers"), filepath.Join(s.State, "containers"), filepath.Join(s.State, "shims")} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
@@ -330,10 +333,24 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 	if c.HostConfig.AutoRemove {
 		labels[snapshot.LabelEphemeral] = "1"
 	}
-	if _, err := s.Snaps.Prepare(ctx, c.ID, parent, labels); err != nil {
-		return nil, fmt.Errorf("create container: writable layer: %w", err)
-	}
-	undo = append(undo, func() { s.Snaps.Remove(context.WithoutCancel(ctx), c.ID) })
+	// The writable layer and the record are two databases: committed in
+	// parallel; the rootfs is mounted as soon as the layer exists.
+	prepared := make(chan error, 1)
+	go func() {
+		_, err := s.Snaps.Prepare(ctx, c.ID, parent, labels)
+		if err == nil {
+			s.premount(c)
+		}
+		prepared <- err
+	}()
+	undo = append(undo, func() {
+		if <-prepared == nil {
+			s.waitPremount(c.ID)
+			snapshot.UnmountAll(filepath.Join(s.bundleDir(c.ID), "rootfs"))
+			os.RemoveAll(s.bundleDir(c.ID))
+			s.Snaps.Remove(context.WithoutCancel(ctx), c.ID)
+		}
+	})
 	if err := os.MkdirAll(s.dataDir(c.ID), 0o710); err != nil {
 		return nil, err
 	}
@@ -352,6 +369,14 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 	})
 	if err != nil {
 		return nil, err
+	}
+	if err := <-prepared; err != nil {
+		prepared <- err // for the undo
+		s.Meta.Update(func(tx *metadata.Tx) error {
+			namesTable.Delete(tx, c.Name)
+			return containersTable.Delete(tx, c.ID)
+		})
+		return nil, fmt.Errorf("create container: writable layer: %w", err)
 	}
 	undo = nil
 	s.publish("create", c, nil)

@@ -51,6 +51,9 @@ func (s *Service) Start(ctx context.Context, term string) error {
 
 // start brings up a container; the caller holds its lock.
 func (s *Service) start(ctx context.Context, c *Container) (err error) {
+	if s.Spares != nil {
+		defer s.Spares.Fill() // the next start's shim
+	}
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -76,6 +79,11 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 	}()
 	bundle := s.bundleDir(c.ID)
 	rootfs := filepath.Join(bundle, "rootfs")
+	// Mounted since the create, most often (see premount).
+	premounted := false
+	if ch := s.takePremount(c.ID); ch != nil {
+		premounted = <-ch == nil
+	}
 	if err := os.MkdirAll(rootfs, 0o711); err != nil {
 		return err
 	}
@@ -119,26 +127,10 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 			cl.Shutdown()
 		}
 	})
-	ms, err := s.Snaps.Mounts(ctx, c.ID)
-	if err != nil {
-		return fmt.Errorf("start %s: writable layer: %w", c.ID[:12], err)
-	}
-	snapshot.UnmountAll(rootfs) // a mount left by a crash
-	if p := c.Pod; p != nil && p.UserNS != "" {
-		if len(p.UIDMap) == 0 || len(p.GIDMap) == 0 {
-			return errdefs.InvalidArgument("start %s: user namespace %s without maps", c.ID[:12], p.UserNS)
+	if !premounted {
+		if err := s.mountRootfs(ctx, c); err != nil {
+			return fmt.Errorf("start %s: %w", c.ID[:12], err)
 		}
-		err = snapshot.MountAllIDMapped(ms, rootfs, p.UserNS, int(p.UIDMap[0].HostID), int(p.GIDMap[0].HostID))
-	} else if c.HostConfig.AutoRemove {
-		// Thrown away at the exit: no sync of the disk when unmounted.
-		if err = snapshot.MountAll(snapshot.Volatile(ms), rootfs); err != nil {
-			err = snapshot.MountAll(ms, rootfs) // a kernel before 5.10
-		}
-	} else {
-		err = snapshot.MountAll(ms, rootfs)
-	}
-	if err != nil {
-		return fmt.Errorf("start %s: mount rootfs: %w", c.ID[:12], err)
 	}
 	undo = append(undo, func() { snapshot.UnmountAll(rootfs) })
 	img, err := s.Images.Get(ctx, c.Image)
@@ -215,6 +207,71 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 	go s.monitor(updated.ID)
 	s.publish("start", updated, nil)
 	return nil
+}
+
+// mountRootfs mounts c's writable layer at its bundle's rootfs.
+func (s *Service) mountRootfs(ctx context.Context, c *Container) error {
+	rootfs := filepath.Join(s.bundleDir(c.ID), "rootfs")
+	if err := os.MkdirAll(rootfs, 0o711); err != nil {
+		return err
+	}
+	ms, err := s.Snaps.Mounts(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("writable layer: %w", err)
+	}
+	snapshot.UnmountAll(rootfs) // a mount left by a crash
+	if p := c.Pod; p != nil && p.UserNS != "" {
+		if len(p.UIDMap) == 0 || len(p.GIDMap) == 0 {
+			return errdefs.InvalidArgument("user namespace %s without maps", p.UserNS)
+		}
+		err = snapshot.MountAllIDMapped(ms, rootfs, p.UserNS, int(p.UIDMap[0].HostID), int(p.GIDMap[0].HostID))
+	} else if c.HostConfig.AutoRemove {
+		// Thrown away at the exit: no sync of the disk when unmounted.
+		if err = snapshot.MountAll(snapshot.Volatile(ms), rootfs); err != nil {
+			err = snapshot.MountAll(ms, rootfs) // a kernel before 5.10
+		}
+	} else {
+		err = snapshot.MountAll(ms, rootfs)
+	}
+	if err != nil {
+		return fmt.Errorf("mount rootfs: %w", err)
+	}
+	return nil
+}
+
+// premount mounts c's rootfs in the background, right after its writable
+// layer is made: docker run starts a container right after creating it,
+// and the overlay mount (a millisecond or two, spent checking the upper
+// filesystem) then overlaps the create's commit and the client's next
+// requests. start takes the mount (takePremount); a removal of a container
+// never started waits for it and unmounts (waitPremount).
+func (s *Service) premount(c *Container) {
+	ch := make(chan error, 1)
+	s.mu.Lock()
+	s.premounts[c.ID] = ch
+	s.mu.Unlock()
+	go func() { ch <- s.mountRootfs(context.Background(), c) }()
+}
+
+// takePremount returns where the result of c's premount arrives, if one
+// was made and not taken yet.
+func (s *Service) takePremount(id string) <-chan error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch, ok := s.premounts[id]
+	if !ok {
+		return nil
+	}
+	delete(s.premounts, id)
+	return ch
+}
+
+// waitPremount lets a premount of id finish, so that what follows
+// (unmounting, removing the bundle) comes after it.
+func (s *Service) waitPremount(id string) {
+	if ch := s.takePremount(id); ch != nil {
+		<-ch
+	}
 }
 
 func logLimits(c *Container) (int64, int, error) {

@@ -493,7 +493,14 @@ func TestSpare(t *testing.T) {
 	if p.Take(f.opts) {
 		t.Fatal("took a spare before any was launched")
 	}
+	p.Fill()
+	p.Fill() // one is on its way: no second
 	sp := ready()
+	p.mu.Lock()
+	if n := len(p.ready); n != 1 {
+		t.Errorf("%d spares ready, want 1", n)
+	}
+	p.mu.Unlock()
 	if _, err := Open(sp.dir).Start(); !errdefs.IsFailedPrecondition(err) {
 		t.Errorf("start of an unassigned spare: %v", err)
 	}
@@ -527,7 +534,8 @@ func TestSpare(t *testing.T) {
 	if got := logText(t, f.opts.LogPath); got["stdout"] != "from-spare\n" {
 		t.Errorf("log %q", got)
 	}
-	next := ready() // Take launched the next one
+	p.Fill()
+	next := ready()
 	p.Close()
 	if _, err := os.Stat(next.dir); !os.IsNotExist(err) {
 		t.Errorf("Close left the spare's directory: %v", err)

@@ -33,10 +33,10 @@ type Spares struct {
 
 // Take makes a spare the shim of the container o describes (o.StateDir
 // must not exist; o.RunOnStart is implied) and reports whether it did;
-// if not (none was ready, or it failed), the caller launches one. Either
-// way the next spare is being launched when it returns.
+// if not (none was ready, or it failed), the caller launches one. The
+// caller calls Fill for the next spare once its start is done (a launch
+// now would compete with it for the CPUs).
 func (p *Spares) Take(o LaunchOptions) bool {
-	defer p.Fill()
 	p.mu.Lock()
 	if len(p.ready) == 0 || p.closed {
 		p.mu.Unlock()
