@@ -3,10 +3,11 @@
 package main
 
 import (
+	_ "github.com/berth-dev/berth/cmd/berth/internal/oneproc" // first: see there
+
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -22,13 +23,6 @@ type cli struct {
 }
 
 func main() {
-	// The CLI waits on the daemon: one P keeps idle threads from spinning
-	// for work at every wake-up, CPU that berthd and the container's
-	// processes need on a small machine (~0.6 ms of docker run's time on
-	// two cores). An explicit GOMAXPROCS setting wins.
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(1)
-	}
 	c := &cli{}
 	root := &cobra.Command{
 		Use:           "berth [OPTIONS] COMMAND",
