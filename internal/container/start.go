@@ -250,7 +250,38 @@ func (s *Service) premount(c *Container) {
 	s.mu.Lock()
 	s.premounts[c.ID] = ch
 	s.mu.Unlock()
-	go func() { ch <- s.mountRootfs(context.Background(), c) }()
+	go func() {
+		err := s.mountRootfs(context.Background(), c)
+		if err == nil {
+			makeMountpoints(filepath.Join(s.bundleDir(c.ID), "rootfs"))
+		}
+		ch <- err
+	}()
+}
+
+// fileMountpoints are the files every container gets bind-mounted.
+var fileMountpoints = []string{"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
+
+// makeMountpoints creates the files the runtime would create to bind the
+// container's hosts, hostname and resolv.conf onto, where the image has
+// none: the first file made in /etc copies the directory up into the
+// writable layer, ~0.3 ms on the path of the start, which premount takes
+// off it. Only in an existing directory, never through a symlink; what
+// cannot be made here the runtime makes as before.
+func makeMountpoints(rootfs string) {
+	for _, p := range fileMountpoints {
+		full, err := securejoin.SecureJoin(rootfs, p)
+		if err != nil {
+			continue
+		}
+		if fi, err := os.Lstat(filepath.Dir(full)); err != nil || !fi.IsDir() {
+			continue
+		}
+		f, err := os.OpenFile(full, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+		if err == nil {
+			f.Close()
+		}
+	}
 }
 
 // takePremount returns where the result of c's premount arrives, if one

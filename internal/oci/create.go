@@ -380,9 +380,6 @@ func (c *creation) finish() (*Container, error) {
 		CgroupPath: cgPath, Systemd: o.Systemd, OwnPidNS: c.plan.newPid,
 		CgroupPaths: cg.Paths(),
 	}
-	if err := c.s.save(rec); err != nil {
-		return nil, err
-	}
 	// runtime-tools and crun give create-time hooks "created" (the spec's
 	// lifecycle names no status for them).
 	state := stateJSON(rec.OCIState(Created))
@@ -405,6 +402,11 @@ func (c *creation) finish() (*Container, error) {
 	ys := newSync(c.parentSock)
 	if err := ys.sendConfig(cfg); err != nil {
 		return nil, childError(err)
+	}
+	// The state is written while the init builds the rootfs: nothing
+	// reads it before create returns.
+	if err := c.saveState(dir, rec); err != nil {
+		return nil, err
 	}
 	if err := waitCgroup(); err != nil {
 		return nil, err
@@ -441,7 +443,7 @@ func (c *creation) finish() (*Container, error) {
 	return &Container{Record: rec, Spec: spec, Proc: c.child, cg: cg}, nil
 }
 
-// makeStateDir creates <root>/<id> with the spec in it.
+// makeStateDir creates <root>/<id> (saveState fills it).
 func (c *creation) makeStateDir() (string, error) {
 	if err := os.MkdirAll(c.s.Root, 0o711); err != nil {
 		return "", fmt.Errorf("state root: %w", err)
@@ -454,14 +456,19 @@ func (c *creation) makeStateDir() (string, error) {
 		return "", fmt.Errorf("state dir: %w", err)
 	}
 	c.undo.add(func() { os.RemoveAll(dir) })
+	return dir, nil
+}
+
+// saveState writes the spec and the state record into the state dir.
+func (c *creation) saveState(dir string, rec *Record) error {
 	specBytes, err := json.Marshal(c.spec)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, configFile), specBytes, 0o600); err != nil {
-		return "", err
+		return err
 	}
-	return dir, nil
+	return c.s.save(rec)
 }
 
 // makeCgroup creates the container's cgroup with its limits. The device

@@ -66,7 +66,7 @@ func cacheKey(dir string, s *specs.LinuxSeccomp) (path string, key []byte, err e
 	if err != nil {
 		return "", nil, err
 	}
-	key = fmt.Appendf(nil, "%s%d.%d.%d %v %s\n", wireMagic, major, minor, micro, native, runtime.GOARCH)
+	key = fmt.Appendf(nil, "%s%d.%d.%d %v %s opt%d\n", wireMagic, major, minor, micro, native, runtime.GOARCH, optimizeLevel)
 	key = append(key, js...)
 	h := fnv.New128a()
 	h.Write(key)
