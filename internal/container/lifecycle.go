@@ -131,16 +131,20 @@ func (s *Service) exitAndRemove(c *Container, e exitInfo) bool {
 		return false
 	}
 	s.teardownNetworkOf(c)
-	s.notify()
 	final := *c
 	final.State.Status, final.State.ExitCode, final.State.Pid = StatusExited, e.Code, 0
-	s.publish("die", &final, map[string]string{"exitCode": strconv.Itoa(e.Code)})
-	s.publish("destroy", &final, nil)
+	// The clean-up goroutine first, the waiters' wake-up after: the Go
+	// scheduler runs the goroutine made ready last first, and the clean-up
+	// (disk syncs) would otherwise hold this P while docker run's waiter,
+	// the one thing on its critical path, waits.
 	s.cleanups.Add(1)
 	go func() {
 		defer s.cleanups.Done()
 		s.cleanUp(context.Background(), &final, RemoveOptions{Force: true, released: true})
 	}()
+	s.notify()
+	s.publish("die", &final, map[string]string{"exitCode": strconv.Itoa(e.Code)})
+	s.publish("destroy", &final, nil)
 	return true
 }
 
