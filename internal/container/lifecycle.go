@@ -21,17 +21,32 @@ import (
 
 // monitor waits for a running container's exit through its shim. If the
 // daemon stops first, the shim keeps the container and its exit status.
-func (s *Service) monitor(id string) {
+func (s *Service) monitor(id string, st *started) {
 	cl := shim.Open(s.shimDir(id))
 	res, err := cl.Wait(s.ctx)
 	if s.ctx.Err() != nil {
 		return // daemon shutting down; the shim carries on
 	}
 	if err != nil {
-		s.exited(id, s.exitFromFile(id))
+		s.exited(id, s.exitFromFile(id), st)
 		return
 	}
-	s.exited(id, exitInfo{Code: res.ExitCode, At: res.ExitedAt, OOMKilled: res.OOMKilled})
+	s.exited(id, exitInfo{Code: res.ExitCode, At: res.ExitedAt, OOMKilled: res.OOMKilled}, st)
+}
+
+// started is the running state of a container that had exited by the
+// time its start returned: it was never recorded (see start), so its
+// exit is recorded from the created state, with these.
+type started struct {
+	State State
+	Path  string
+	Args  []string
+}
+
+func (st *started) apply(c *Container) {
+	if st != nil && c.State.Status == StatusCreated {
+		c.State, c.Path, c.Args = st.State, st.Path, st.Args
+	}
 }
 
 type exitInfo struct {
@@ -54,9 +69,12 @@ func (s *Service) exitFromFile(id string) exitInfo {
 
 // exited records an exit, releases the rootfs, and applies --rm and the
 // restart policy.
-func (s *Service) exited(id string, e exitInfo) {
+func (s *Service) exited(id string, e exitInfo, st *started) {
 	unlock := s.lock(id)
 	cur, err := s.Get(id)
+	if err == nil {
+		st.apply(cur)
+	}
 	if err != nil || !cur.State.Running() {
 		unlock()
 		return
@@ -80,6 +98,7 @@ func (s *Service) exited(id string, e exitInfo) {
 	// runtime's delete, a process that would compete for a CPU with this.
 	s.releaseFiles(cur)
 	c, err := s.update(id, func(c *Container) error {
+		st.apply(c)
 		c.State.Status = StatusExited
 		c.State.ExitCode = e.Code
 		c.Net = nil // torn down by release

@@ -193,18 +193,34 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 		return fmt.Errorf("start %s: %w", c.ID[:12], err)
 	}
 	args := spec.Process.Args
+	at := st.StartedAt // the shim's, taken before the process could exit
+	if at.IsZero() {
+		at = time.Now().UTC()
+	}
+	run := &started{State: State{Status: StatusRunning, Pid: st.Pid, StartedAt: at.UTC(), User: &spec.Process.User}}
+	if len(args) > 0 {
+		run.Path, run.Args = args[0], args[1:]
+	}
+	if st.Status == shim.StatusStopped {
+		// Exited already (a short command, docker run --rm true): its
+		// exit is recorded at once from the created state, one commit
+		// where there would be two (running, then the exit).
+		undo = nil
+		shown := *c
+		run.apply(&shown)
+		go s.monitor(c.ID, run)
+		s.publish("start", &shown, nil)
+		return nil
+	}
 	updated, err := s.update(c.ID, func(c *Container) error {
-		c.State = State{Status: StatusRunning, Pid: st.Pid, StartedAt: time.Now().UTC(), User: &spec.Process.User}
-		if len(args) > 0 {
-			c.Path, c.Args = args[0], args[1:]
-		}
+		c.State, c.Path, c.Args = run.State, run.Path, run.Args
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	undo = nil
-	go s.monitor(updated.ID)
+	go s.monitor(updated.ID, nil)
 	s.publish("start", updated, nil)
 	return nil
 }

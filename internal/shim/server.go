@@ -748,7 +748,7 @@ func (s *shim) call(req request) (any, error) {
 		defer s.mu.Unlock()
 		return State{Status: s.status, Pid: s.pid, ExitCode: s.exit.ExitCode, ExitedAt: s.exit.ExitedAt, StartedAt: s.startedAt}, nil
 	case opStart:
-		err := s.start()
+		early, err := s.start()
 		if err == nil {
 			// From here the shim mostly sleeps, as long as its container
 			// runs: it sheds its start-up memory (see rebirth.go).
@@ -763,6 +763,13 @@ func (s *shim) call(req request) (any, error) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if early != nil {
+			// Exited already: said at once, which spares the caller
+			// recording a running state (its output may still be on its
+			// way to the log: wait says when it is there).
+			code, _ := early.code()
+			return State{Status: StatusStopped, Pid: s.pid, ExitCode: code, ExitedAt: early.at.UTC(), StartedAt: s.startedAt}, nil
+		}
 		return State{Status: s.status, Pid: s.pid, ExitCode: s.exit.ExitCode, ExitedAt: s.exit.ExitedAt, StartedAt: s.startedAt}, nil
 	case opKill:
 		return struct{}{}, s.kill(req.Signal, req.All)
@@ -802,12 +809,14 @@ func (s *shim) stopped() bool {
 	return s.status == StatusStopped
 }
 
-func (s *shim) start() error {
+// start runs the container. It returns the init's exit when that came
+// before the runtime was done (a short command).
+func (s *shim) start() (*exit, error) {
 	s.mu.Lock()
 	if s.status != StatusCreated || s.starting {
 		st := s.status
 		s.mu.Unlock()
-		return errdefs.Conflict("container is %s", st)
+		return nil, errdefs.Conflict("container is %s", st)
 	}
 	s.starting = true
 	pending := s.pending
@@ -828,7 +837,7 @@ func (s *shim) start() error {
 			close(s.exited)
 			close(s.deleted)
 			time.AfterFunc(s.opts.Linger, s.stop)
-			return err
+			return nil, err
 		}
 		s.log.Info("container started", "pid", s.pid)
 	} else {
@@ -837,18 +846,27 @@ func (s *shim) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.starting = false
+	var early *exit
 	if pending {
 		s.pending = false
+		select {
+		case e := <-initExit:
+			early = &e
+			again := make(chan exit, 1)
+			again <- e
+			initExit = again
+		default:
+		}
 		go s.supervise(initExit)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.startedAt = at
 	if s.status == StatusCreated {
 		s.status = StatusRunning
 	}
-	return nil
+	return early, nil
 }
 
 func (s *shim) kill(sig int, all bool) error {

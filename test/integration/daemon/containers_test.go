@@ -70,6 +70,21 @@ func TestRunForeground(t *testing.T) {
 		t.Errorf("kept container's rootfs: %q, want a plain overlay", out)
 	}
 	d.berth("rm", id)
+	// A command done before its start returns: no running state is
+	// recorded for it, but its exit and what it ran are, as for any other.
+	out, _, code = d.runExit("run", "--name", "quick", img, "sh", "-c", "echo quick; exit 5")
+	if code != 5 || out != "quick\n" {
+		t.Errorf("short run: code %d, stdout %q", code, out)
+	}
+	got := d.inspectC("quick", "{{.State.Status}} {{.State.ExitCode}} {{.Path}} {{.Args}}|{{.State.StartedAt}}|{{.State.FinishedAt}}")
+	f := strings.Split(got, "|")
+	if len(f) != 3 || f[0] != "exited 5 sh [-c echo quick; exit 5]" || strings.HasPrefix(f[1], "0001") || f[2] < f[1] {
+		t.Errorf("short run's state: %q", got)
+	}
+	if out := d.berth("logs", "quick"); out != "quick\n" {
+		t.Errorf("short run's log: %q", out)
+	}
+	d.berth("rm", "quick")
 	out = d.berth("run", "--rm", "--read-only", "--tmpfs", "/scratch", img, "sh", "-c", "touch /x 2>&1; touch /scratch/y && echo tmpfs-ok")
 	if !strings.Contains(out, "Read-only file system") || !strings.Contains(out, "tmpfs-ok") {
 		t.Errorf("--read-only/--tmpfs: %q", out)
