@@ -169,6 +169,7 @@ func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		Runtimes: runtimes(cfg), Default: "berth-oci", InitPath: findInit(),
 	}
 	d.ctrs.Spares = &shim.Spares{Binary: d.ctrs.Shim, Dir: filepath.Join(cfg.State, "shims"), Log: log}
+	d.ctrs.NonePool = &network.NonePool{Dir: filepath.Join(cfg.State, "netns-none"), Log: log}
 	d.nets = &network.Manager{Meta: meta, State: filepath.Join(cfg.State, "network"), PluginDirs: cfg.Network.PluginDirs,
 		DefaultBridge: cfg.Network.DefaultBridge, DefaultSubnet: cfg.Network.DefaultSubnet, Log: log}
 	if err := d.nets.Init(context.Background()); err != nil {
@@ -210,6 +211,7 @@ func (d *daemon) recover(ctx context.Context) {
 	}
 	// After the recovery, which ends spares a previous daemon left.
 	d.ctrs.Spares.Fill()
+	d.ctrs.NonePool.Fill()
 	os.RemoveAll(filepath.Join(d.cfg.Root, "tmp"))
 	os.MkdirAll(filepath.Join(d.cfg.Root, "tmp"), 0o700)
 	if _, err := d.gc.Collect(ctx); err != nil {
@@ -221,6 +223,7 @@ func (d *daemon) close() {
 	if d.ctrs != nil {
 		d.ctrs.Settle() // background removals still need the snapshotter
 		d.ctrs.Spares.Close()
+		d.ctrs.NonePool.Close()
 	}
 	if d.nets != nil {
 		d.nets.Close()

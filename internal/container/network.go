@@ -279,6 +279,12 @@ func (s *Service) teardownNetwork(id string) {
 
 // teardownNetworkOf is teardownNetwork from a record already read.
 func (s *Service) teardownNetworkOf(c *Container) {
+	if kind, _ := netMode(c.HostConfig); kind == "none" && c.Pod == nil && s.NonePool != nil {
+		if err := s.NonePool.Release(c.ID); err != nil {
+			s.log().Warn("release network namespace", "container", c.ID, "err", err)
+		}
+		return
+	}
 	if s.Networks == nil {
 		return
 	}

@@ -74,6 +74,13 @@ func (s *Service) Recover(ctx context.Context) error {
 	for _, c := range list {
 		known[c.ID] = true
 	}
+	if s.NonePool != nil {
+		// Namespaces of containers on no network that no longer run.
+		s.NonePool.Clean(func(id string) bool {
+			c, err := s.Get(id)
+			return err == nil && c.State.Running()
+		})
+	}
 	// Bundles and data of containers whose removal a crash cut short
 	// (their records go first).
 	for _, dir := range []string{filepath.Join(s.State, "containers"), filepath.Join(s.Root, "containers")} {

@@ -55,7 +55,10 @@ type Service struct {
 	State string // /run/berth: containers/<id>/ (bundle), shims/<id>/
 	Shim  string // the berth-shim binary
 	// Spares, if set, has a shim launched ahead of each start.
-	Spares   *shim.Spares
+	Spares *shim.Spares
+	// NonePool, if set, gives containers on no network a namespace
+	// with lo up (made ahead); without it the runtime makes one.
+	NonePool *network.NonePool
 	Runtimes map[string]string // name -> binary; "berth-oci" is the default
 	Default  string            // default runtime name
 	InitPath string            // binary for --init

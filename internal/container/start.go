@@ -54,6 +54,9 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 	if s.Spares != nil {
 		defer s.Spares.Fill() // the next start's shim
 	}
+	if s.NonePool != nil {
+		defer s.NonePool.Fill()
+	}
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -154,6 +157,12 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 		return fmt.Errorf("start %s: %w", c.ID[:12], err)
 	}
 	undo = append(undo, func() { s.teardownNetwork(c.ID) })
+	noneNS := ""
+	if kind, _ := netMode(c.HostConfig); kind == "none" && c.Pod == nil && s.NonePool != nil {
+		if noneNS, err = s.NonePool.Take(c.ID); err != nil {
+			return fmt.Errorf("start %s: %w", c.ID[:12], err)
+		}
+	}
 	hostname, hosts, resolv, err := s.writeFiles(c)
 	if err != nil {
 		return errdefs.InvalidArgument("start %s: %v", c.ID[:12], err)
@@ -161,6 +170,9 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 	opts, err := s.specOptions(c, rootfs, hostname, hosts, resolv)
 	if err != nil {
 		return err
+	}
+	if noneNS != "" {
+		opts.NetNSPath = noneNS
 	}
 	if opts.Mounts, err = s.specMounts(ctx, c, rootfs); err != nil {
 		return err

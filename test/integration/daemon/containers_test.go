@@ -85,6 +85,18 @@ func TestRunForeground(t *testing.T) {
 		t.Errorf("short run's log: %q", out)
 	}
 	d.berth("rm", "quick")
+	// No network: a namespace of its own with lo up (as Docker's), gone
+	// with the container.
+	out = d.berth("run", "--rm", "--network", "none", img, "sh", "-c", "ip addr show lo; ip link | grep -c '^[0-9]'")
+	if !strings.Contains(out, "LOOPBACK,UP") || !strings.Contains(out, "inet 127.0.0.1/8") || !strings.HasSuffix(out, "\n1\n") {
+		t.Errorf("--network none: %q, want lo up and alone", out)
+	}
+	ents, _ := os.ReadDir(filepath.Join(d.state, "netns-none"))
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "pool-") {
+			t.Errorf("namespace left by a removed container: %s", e.Name())
+		}
+	}
 	out = d.berth("run", "--rm", "--read-only", "--tmpfs", "/scratch", img, "sh", "-c", "touch /x 2>&1; touch /scratch/y && echo tmpfs-ok")
 	if !strings.Contains(out, "Read-only file system") || !strings.Contains(out, "tmpfs-ok") {
 		t.Errorf("--read-only/--tmpfs: %q", out)
