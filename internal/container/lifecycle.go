@@ -132,9 +132,15 @@ func (s *Service) exited(id string, e exitInfo, st *started) {
 // caller holds the container's lock. It returns false, having done
 // nothing, if the record could not be removed.
 func (s *Service) exitAndRemove(c *Container, e exitInfo) bool {
-	// Unmounted first, so whoever sees the container gone sees that done;
-	// the shim and the bundle go in the clean-up.
-	snapshot.UnmountAll(filepath.Join(s.bundleDir(c.ID), "rootfs"))
+	// Unmounted (alongside the commit) before the waiters learn of it,
+	// so whoever sees the container gone sees that done; the shim and the
+	// bundle go in the clean-up.
+	unmounted := make(chan struct{})
+	go func() {
+		snapshot.UnmountAll(filepath.Join(s.bundleDir(c.ID), "rootfs"))
+		s.teardownNetworkOf(c)
+		close(unmounted)
+	}()
 	// For waiters that look once the record is gone.
 	s.rememberExit(c.ID, WaitResult{ExitCode: e.Code, Error: e.Error})
 	err := s.Meta.Update(func(tx *metadata.Tx) error {
@@ -145,11 +151,11 @@ func (s *Service) exitAndRemove(c *Container, e exitInfo) bool {
 		namesTable.Delete(tx, cur.Name)
 		return containersTable.Delete(tx, c.ID)
 	})
+	<-unmounted
 	if err != nil {
 		s.log().Warn("auto-remove", "container", c.ID, "err", err)
 		return false
 	}
-	s.teardownNetworkOf(c)
 	final := *c
 	final.State.Status, final.State.ExitCode, final.State.Pid = StatusExited, e.Code, 0
 	// The clean-up goroutine first, the waiters' wake-up after: the Go
