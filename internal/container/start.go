@@ -25,6 +25,10 @@ import (
 	"github.com/berth-dev/berth/internal/specgen"
 )
 
+// fillDelay is how long after a start the next start's spare shim and
+// network namespace are made.
+const fillDelay = 5 * time.Millisecond
+
 // ErrNotModified says the container already was in the asked state
 // (Docker answers 304).
 var ErrNotModified = errors.New("container already in that state")
@@ -51,12 +55,17 @@ func (s *Service) Start(ctx context.Context, term string) error {
 
 // start brings up a container; the caller holds its lock.
 func (s *Service) start(ctx context.Context, c *Container) (err error) {
-	if s.Spares != nil {
-		defer s.Spares.Fill() // the next start's shim
-	}
-	if s.NonePool != nil {
-		defer s.NonePool.Fill()
-	}
+	// What the next start takes is made once this one is done, and a
+	// moment later: a client's next calls (status, wait, attach) come at
+	// once, and the CPUs are theirs.
+	defer time.AfterFunc(fillDelay, func() {
+		if s.Spares != nil {
+			s.Spares.Fill()
+		}
+		if s.NonePool != nil {
+			s.NonePool.Fill()
+		}
+	})
 	var undo []func()
 	defer func() {
 		if err != nil {

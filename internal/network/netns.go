@@ -13,6 +13,9 @@ import (
 // lives as long as the pin, with no process in it.
 func NewNetNS(path string) error { return nspin.Pin(nspin.Net, path, loopbackUp) }
 
+// newNetNSIdle is NewNetNS at idle CPU priority (see nspin.PinIdle).
+func newNetNSIdle(path string) error { return nspin.PinIdle(nspin.Net, path, loopbackUp) }
+
 // loopbackUp sets lo up in the calling thread's network namespace.
 func loopbackUp() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)

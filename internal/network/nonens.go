@@ -85,7 +85,7 @@ func (p *NonePool) Fill() {
 		var b [8]byte
 		rand.Read(b[:])
 		path := filepath.Join(p.Dir, poolPrefix+hex.EncodeToString(b[:]))
-		err := NewNetNS(path)
+		err := newNetNSIdle(path)
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		p.making = false
