@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/unpack"
+	"github.com/berth-dev/berth/internal/unpack/compress"
 )
 
 // PathStat describes a path in a container (X-Docker-Container-Path-Stat).
@@ -145,7 +146,8 @@ func (s *Service) CopyTo(ctx context.Context, term, p string, r io.Reader) error
 		if !fi.IsDir() {
 			return errdefs.InvalidArgument("extraction point is not a directory: %s", p)
 		}
-		_, err = unpack.Apply(ctx, full, r, "", unpack.Options{Whiteouts: unpack.WhiteoutDelete})
+		// Docker's API takes the archive plain or compressed.
+		_, err = unpack.Apply(ctx, full, r, "", unpack.Options{Whiteouts: unpack.WhiteoutDelete, Decompress: compress.Decompress})
 		return err
 	})
 }

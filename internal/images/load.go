@@ -18,7 +18,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/errdefs"
 	"github.com/berth-dev/berth/internal/reference"
-	"github.com/berth-dev/berth/internal/unpack"
+	"github.com/berth-dev/berth/internal/unpack/compress"
 )
 
 // Load imports a docker-archive or OCI image layout tarball (optionally
@@ -86,7 +86,7 @@ type archive struct {
 const maxMetaFile = 16 << 20
 
 func (a *archive) read(ctx context.Context, r io.Reader) error {
-	dr, err := unpack.Decompress(r)
+	dr, err := compress.Decompress(r)
 	if err != nil {
 		return errdefs.InvalidArgument("invalid image archive: %v", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/snapshot"
 	"github.com/berth-dev/berth/internal/unpack"
+	"github.com/berth-dev/berth/internal/unpack/compress"
 )
 
 // Progress is one progress message of a pull or push, shaped like the
@@ -463,7 +464,7 @@ func (s *Service) unpackLayer(ctx context.Context, lease string, l Layer, parent
 	id := short(l.Blob.Digest)
 	r := &extractProgress{r: st.reader(ctx), report: report, id: id, total: l.Blob.Size}
 	t0 := time.Now()
-	res, err := unpack.Apply(ctx, dir, r, l.DiffID, unpack.Options{Whiteouts: mode})
+	res, err := unpack.Apply(ctx, dir, r, string(l.DiffID), unpack.Options{Whiteouts: mode, Decompress: compress.Decompress})
 	t1 := time.Now()
 	if err != nil {
 		if derr := st.wait(); derr != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/errdefs"
+	"github.com/berth-dev/berth/internal/unpack/compress"
 )
 
 // FuzzApply feeds arbitrary bytes to the layer parser and extractor. Its
@@ -52,7 +53,7 @@ func fuzzRun(t *testing.T, base string, data []byte, mode WhiteoutMode) (string,
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		inJail(func() {
-			_, err = Apply(ctx, root, bytes.NewReader(data), "", Options{Whiteouts: mode})
+			_, err = Apply(ctx, root, bytes.NewReader(data), "", Options{Whiteouts: mode, Decompress: compress.Decompress})
 		})
 		return err
 	})

@@ -23,6 +23,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/unpack/compress"
 )
 
 var epoch = time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -187,9 +189,14 @@ func inJail(f func()) {
 	<-done
 }
 
+// jailApply applies layer in the jail; compressed layers too, unless
+// opts says how to read them.
 func jailApply(root string, layer []byte, want digest.Digest, opts Options) (res Result, err error) {
+	if opts.Decompress == nil {
+		opts.Decompress = compress.Decompress
+	}
 	inJail(func() {
-		res, err = Apply(context.Background(), root, bytes.NewReader(layer), want, opts)
+		res, err = Apply(context.Background(), root, bytes.NewReader(layer), string(want), opts)
 	})
 	return res, err
 }

@@ -7,16 +7,17 @@ package unpack
 import (
 	"archive/tar"
 	"context"
-	_ "crypto/sha256" // digest.SHA256
-	_ "crypto/sha512" // digest.SHA384, digest.SHA512
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"os"
+	"strings"
 	"time"
 
-	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/errdefs"
@@ -40,17 +41,20 @@ const (
 // Options tune Apply.
 type Options struct {
 	Whiteouts WhiteoutMode
+	// Decompress reads a compressed stream (compress.Decompress: gzip or
+	// zstd, detected); nil takes the stream as an uncompressed tar.
+	Decompress func(io.Reader) (io.ReadCloser, error)
 }
 
 // Result describes an applied layer.
 type Result struct {
-	DiffID digest.Digest // digest of the uncompressed tar stream
-	Size   int64         // uncompressed bytes
-	Files  int           // entries applied, whiteouts included
+	DiffID string // digest of the uncompressed tar stream, "sha256:<hex>"
+	Size   int64  // uncompressed bytes
+	Files  int    // entries applied, whiteouts included
 }
 
-// Apply reads a layer stream (gzip, zstd or uncompressed, detected from its
-// first bytes) and extracts it into root. It returns the digest of the
+// Apply reads a layer stream (a tar, or a compressed one that
+// opts.Decompress reads) and extracts it into root. It returns the digest of the
 // uncompressed tar, the diff_id. When wantDiffID is set and differs, Apply
 // fails with class errdefs.ErrInvalidArgument; root then holds the
 // extracted entries and the caller removes it, as it does after any error.
@@ -65,13 +69,13 @@ type Result struct {
 // ever followed.
 //
 // Calls for different roots may run in parallel.
-func Apply(ctx context.Context, root string, r io.Reader, wantDiffID digest.Digest, opts Options) (Result, error) {
-	alg := digest.Canonical
+func Apply(ctx context.Context, root string, r io.Reader, wantDiffID string, opts Options) (Result, error) {
+	alg := "sha256"
 	if wantDiffID != "" {
-		if err := wantDiffID.Validate(); err != nil {
+		var err error
+		if alg, err = checkDigest(wantDiffID); err != nil {
 			return Result{}, errdefs.InvalidArgument("unpack: expected diff_id %q: %v", wantDiffID, err)
 		}
-		alg = wantDiffID.Algorithm()
 	}
 	if opts.Whiteouts != WhiteoutOverlay && opts.Whiteouts != WhiteoutDelete {
 		return Result{}, errdefs.InvalidArgument("unpack: unknown whiteout mode %d", opts.Whiteouts)
@@ -87,14 +91,17 @@ func Apply(ctx context.Context, root string, r io.Reader, wantDiffID digest.Dige
 	defer rootDir.Close()
 
 	src := &sourceReader{r: r}
-	dec, err := Decompress(src)
-	if err != nil {
-		return Result{}, streamFailure(ctx, src, "", err)
+	dec := io.NopCloser(src)
+	if opts.Decompress != nil {
+		var err error
+		if dec, err = opts.Decompress(src); err != nil {
+			return Result{}, streamFailure(ctx, src, "", err)
+		}
 	}
 	defer dec.Close()
 
-	digester := alg.Digester()
-	stream := &hashingReader{r: dec, h: digester.Hash(), ctx: ctx}
+	h := digestHashes[alg]()
+	stream := &hashingReader{r: dec, h: h, ctx: ctx}
 	tr := tar.NewReader(stream)
 
 	a := newApplier(ctx, rootDir, opts)
@@ -133,7 +140,7 @@ func Apply(ctx context.Context, root string, r io.Reader, wantDiffID digest.Dige
 		return Result{}, err
 	}
 
-	res := Result{DiffID: digester.Digest(), Size: stream.n, Files: a.files}
+	res := Result{DiffID: alg + ":" + hex.EncodeToString(h.Sum(nil)), Size: stream.n, Files: a.files}
 	if wantDiffID != "" && res.DiffID != wantDiffID {
 		return res, errdefs.InvalidArgument("unpack: layer diff_id is %s, want %s", res.DiffID, wantDiffID)
 	}
@@ -325,4 +332,29 @@ func accessTime(hdr *tar.Header) time.Time {
 		return hdr.ModTime
 	}
 	return hdr.AccessTime
+}
+
+// digestHashes are the digest algorithms of the OCI image spec. (Not
+// go-digest: its package compiles regular expressions when a process
+// starts, and the CLI, which extracts docker cp's archives, starts often.)
+var digestHashes = map[string]func() hash.Hash{"sha256": sha256.New, "sha384": sha512.New384, "sha512": sha512.New}
+
+// checkDigest checks an "<algorithm>:<hex>" digest and returns its
+// algorithm: one of digestHashes, and as many lowercase hex digits as its
+// hash has.
+func checkDigest(d string) (string, error) {
+	alg, enc, ok := strings.Cut(d, ":")
+	newHash := digestHashes[alg]
+	if !ok || newHash == nil {
+		return "", fmt.Errorf("unsupported digest algorithm %q", alg)
+	}
+	if len(enc) != 2*newHash().Size() {
+		return "", fmt.Errorf("%s digest needs %d hex digits, not %d", alg, 2*newHash().Size(), len(enc))
+	}
+	for _, c := range []byte(enc) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", errors.New("digest is not lowercase hex")
+		}
+	}
+	return alg, nil
 }

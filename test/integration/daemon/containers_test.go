@@ -544,8 +544,8 @@ func TestCopyAndExport(t *testing.T) {
 		t.Errorf("export: %v, %d bytes of listing", err, len(out))
 	}
 	d.berth("rm", "cp")
-	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), d.state) {
-		t.Error("a temporary rootfs mount is left")
+	if m := mountsUnder(d.state); len(m) > 0 {
+		t.Errorf("a temporary rootfs mount is left: %q", m)
 	}
 }
 

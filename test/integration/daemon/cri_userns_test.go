@@ -150,8 +150,8 @@ func TestCRIUserNamespace(t *testing.T) {
 	if l, _ := rt.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{}); len(l.GetItems()) != 0 {
 		t.Errorf("sandboxes left: %+v", l.Items)
 	}
-	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), d.state) {
-		t.Errorf("mounts left under %s", d.state)
+	if m := mountsUnder(d.state); len(m) > 0 {
+		t.Errorf("mounts left under %s: %q", d.state, m)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	reg "github.com/berth-dev/berth/internal/testutil/registry"
-	"github.com/berth-dev/berth/internal/unpack"
+	"github.com/berth-dev/berth/internal/unpack/compress"
 )
 
 // rawLayer serves hostile layer bytes as they are.
@@ -27,7 +27,7 @@ type rawLayer struct {
 func newRawLayer(b []byte) *rawLayer {
 	l := &rawLayer{b: b}
 	h := sha256.New()
-	if rc, err := unpack.Decompress(bytes.NewReader(b)); err == nil {
+	if rc, err := compress.Decompress(bytes.NewReader(b)); err == nil {
 		io.Copy(h, rc)
 		rc.Close()
 	} else {
@@ -55,7 +55,7 @@ func (l *rawLayer) Compressed() (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(l.b)), nil
 }
 func (l *rawLayer) Uncompressed() (io.ReadCloser, error) {
-	return unpack.Decompress(bytes.NewReader(l.b))
+	return compress.Decompress(bytes.NewReader(l.b))
 }
 func (l *rawLayer) Size() (int64, error)                { return int64(len(l.b)), nil }
 func (l *rawLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }

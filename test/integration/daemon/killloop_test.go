@@ -100,11 +100,8 @@ func TestKillDaemonLoop(t *testing.T) {
 	}
 	// (The namespace made ahead for the next container on no network is
 	// the daemon's.)
-	mounts, _ := os.ReadFile("/proc/self/mountinfo")
-	for _, l := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(l, d.state) && !strings.Contains(l, "/netns-none/pool-") {
-			t.Errorf("mount left under %s: %s", d.state, l)
-		}
+	for _, m := range mountsUnder(d.state) {
+		t.Errorf("mount left under %s: %s", d.state, m)
 	}
 	if veths, netns, _, leases := d.netSettled(func(v, n, _, l int) bool { return v == veths0 && n == 0 && l == 0 }); veths != veths0 || netns != 0 || leases != 0 {
 		t.Errorf("network left: %d veths (%d before), %d namespaces, %d leases", veths, veths0, netns, leases)

@@ -1,4 +1,8 @@
-package unpack
+// Package compress reads the compressed streams layers come in: gzip or
+// zstd, told apart by their first bytes. It is apart from package unpack
+// so that what extracts plain tar streams (the CLI's docker cp) links no
+// decoder.
+package compress
 
 import (
 	"bufio"
@@ -94,7 +98,7 @@ type gzipStream struct {
 
 func (s *gzipStream) Read(p []byte) (int, error) {
 	if s.done {
-		return 0, errors.New("unpack: read after close")
+		return 0, errors.New("compress: read after close")
 	}
 	return s.z.Read(p)
 }
@@ -116,7 +120,7 @@ type zstdStream struct {
 
 func (s *zstdStream) Read(p []byte) (int, error) {
 	if s.done {
-		return 0, errors.New("unpack: read after close")
+		return 0, errors.New("compress: read after close")
 	}
 	return s.d.Read(p)
 }
