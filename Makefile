@@ -8,7 +8,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 OCI_TAGS  := osusergo netgo
 export CGO_ENABLED := 1
 
-BINS := bin/berth-oci bin/berth-oci-init bin/berthd bin/berth bin/berth-shim
+BINS := bin/berth-oci bin/berth-oci-init bin/berthd bin/berth bin/berth-shim bin/berth-shim-rt
 # The daemon and the CLI are pure Go: no cgo, static, and grpc without
 # its tracing (see ../shared/DEPENDENCIES.md).
 GO_TAGS := grpcnotrace osusergo netgo
@@ -43,6 +43,12 @@ bin/berth: FORCE
 bin/berth-shim: FORCE
 	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(GO_TAGS)' -ldflags '$(LDFLAGS)' -o $@ ./cmd/berth-shim
 
+# The shim berthd launches for a start: berth-oci linked in (cgo, static,
+# as berth-oci), so the start execs no runtime; once its container runs it
+# hands over to the plain berth-shim (see internal/shim/rebirth.go).
+bin/berth-shim-rt: FORCE
+	GOEXPERIMENT=jsonv2 $(GO) build -trimpath -tags 'shimruntime $(OCI_TAGS)' -ldflags '$(LDFLAGS) -extldflags "-static"' -o $@ ./cmd/berth-shim
+
 FORCE:
 
 deps: ## install the Debian packages Berth builds with
@@ -57,6 +63,7 @@ install: build ## install the binaries into $(PREFIX)/bin
 	install -D -m 0755 bin/berthd $(DESTDIR)$(PREFIX)/bin/berthd
 	install -D -m 0755 bin/berth $(DESTDIR)$(PREFIX)/bin/berth
 	install -D -m 0755 bin/berth-shim $(DESTDIR)$(PREFIX)/bin/berth-shim
+	install -D -m 0755 bin/berth-shim-rt $(DESTDIR)$(PREFIX)/bin/berth-shim-rt
 
 vet:
 	$(GO) vet -tags '$(OCI_TAGS)' ./...

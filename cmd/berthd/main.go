@@ -168,6 +168,11 @@ func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		Root: cfg.Root, State: cfg.State, Shim: findBinary("berth-shim"),
 		Runtimes: runtimes(cfg), Default: "berth-oci", InitPath: findInit(),
 	}
+	// berth-shim-rt links the runtime (see shim.InProcess): the shim
+	// every start launches, or takes as a spare.
+	if rt := findBinary("berth-shim-rt"); filepath.IsAbs(rt) {
+		d.ctrs.Shim = rt
+	}
 	d.ctrs.Spares = &shim.Spares{Binary: d.ctrs.Shim, Dir: filepath.Join(cfg.State, "shims"), Log: log}
 	d.ctrs.NonePool = &network.NonePool{Dir: filepath.Join(cfg.State, "netns-none"), Log: log}
 	d.nets = &network.Manager{Meta: meta, State: filepath.Join(cfg.State, "network"), PluginDirs: cfg.Network.PluginDirs,

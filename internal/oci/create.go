@@ -33,11 +33,22 @@ type CreateOpts struct {
 	NoPivot       bool
 	Systemd       bool
 	PreserveFDs   int
+	// Stdio, if set, is the container's stdin, stdout and stderr, in place
+	// of this process's own (a caller creating containers in-process).
+	Stdio []*os.File
+	// InProcess: this process is not berth-oci, which a create that must
+	// join a user or mount namespace re-executes (ErrNeedsRuntimeBinary).
+	InProcess bool
 	// consoleConn replaces ConsoleSocket when `run` proxies the terminal itself.
 	consoleConn *os.File
 	// wantTTY makes that proxy, called only for specs with a terminal.
 	wantTTY func() (*os.File, error)
 }
+
+// ErrNeedsRuntimeBinary says an in-process create cannot make this
+// container (it joins a user or mount namespace, which needs berth-oci's
+// own executable): run berth-oci.
+var ErrNeedsRuntimeBinary = errors.New("the container needs the berth-oci executable")
 
 // Container is a created container; Proc is the init, whose parent (the
 // process that made it) may wait for it.
@@ -203,7 +214,10 @@ func (c *creation) fork(cgroupFD *int) error {
 	childSock := os.NewFile(uintptr(pair[1]), "init-child")
 	defer childSock.Close()
 	c.undo.add(func() { c.parentSock.Close() })
-	cmd, err := newInitCommand(c.o.PreserveFDs, childSock, c.plan)
+	if c.o.InProcess && len(c.plan.childJoin) > 0 {
+		return ErrNeedsRuntimeBinary
+	}
+	cmd, err := newInitCommand(c.o.PreserveFDs, c.o.Stdio, childSock, c.plan)
 	if err != nil {
 		return err
 	}

@@ -93,7 +93,7 @@ func (h *Handle) Exec(o *ExecOpts) (*Proc, error) {
 		}
 		defer closeConsole()
 	}
-	icmd, err := newInitCommand(o.PreserveFDs, childSock, plan)
+	icmd, err := newInitCommand(o.PreserveFDs, nil, childSock, plan)
 	if err != nil {
 		return nil, err
 	}

@@ -71,8 +71,13 @@ type initCommand struct {
 	exeFD int
 }
 
-func newInitCommand(preserve int, childSock *os.File, plan *nsPlan) (*initCommand, error) {
+func newInitCommand(preserve int, stdio []*os.File, childSock *os.File, plan *nsPlan) (*initCommand, error) {
 	files := []uintptr{0, 1, 2}
+	for i, f := range stdio {
+		if i < 3 && f != nil {
+			files[i] = f.Fd()
+		}
+	}
 	for i := 0; i < preserve; i++ {
 		files = append(files, uintptr(3+i))
 	}

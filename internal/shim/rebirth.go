@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -96,6 +97,21 @@ func (s *shim) settle(after time.Duration) {
 	})
 }
 
+// idleExecutable is what a hand-over executes: this executable, or, for
+// berth-shim-rt (which links the runtime, and cgo with it, for the start),
+// the plain berth-shim next to it, whose idle process is smaller.
+func idleExecutable() string {
+	if InProcess != nil {
+		if self, err := os.Executable(); err == nil {
+			plain := filepath.Join(filepath.Dir(self), "berth-shim")
+			if unix.Access(plain, unix.X_OK) == nil {
+				return plain
+			}
+		}
+	}
+	return "/proc/self/exe"
+}
+
 // rebirth hands the shim over to a fresh image of itself; it returns only
 // if that did not happen (errRebirthVeto when something was in progress),
 // leaving the shim as it was.
@@ -171,8 +187,13 @@ func (s *shim) rebirth() error {
 	s.log.Info("handing over to a fresh image", "pid", s.pid)
 	// The new image reads its options from the hand-over; the command
 	// line is for ps (a spare's named no container).
-	argv := []string{os.Args[0], "--id", s.opts.ID, "--state-dir", s.opts.StateDir}
-	err = syscall.Exec("/proc/self/exe", argv, env)
+	exe := idleExecutable()
+	argv0 := os.Args[0]
+	if exe != "/proc/self/exe" {
+		argv0 = exe
+	}
+	argv := []string{argv0, "--id", s.opts.ID, "--state-dir", s.opts.StateDir}
+	err = syscall.Exec(exe, argv, env)
 	// Still here: keep going as before.
 	for _, fd := range fds {
 		unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC)
