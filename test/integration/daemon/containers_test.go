@@ -97,6 +97,35 @@ func TestRunForeground(t *testing.T) {
 			t.Errorf("namespace left by a removed container: %s", e.Name())
 		}
 	}
+	// The shim that started it (berth-shim-rt, the runtime linked in) has
+	// handed over to the plain berth-shim once the container runs, and
+	// the runtime's state of a removed container is gone with it.
+	id = strings.TrimSpace(d.berth("run", "-d", img, "sleep", "60"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(d.state, "shims", id, "shim.pid"))
+		exe, _ := os.Readlink("/proc/" + strings.TrimSpace(string(b)) + "/exe")
+		if filepath.Base(exe) == "berth-shim" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the shim is still %q", exe)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out := d.berth("exec", id, "echo", "handed-over"); out != "handed-over\n" {
+		t.Errorf("exec after the hand-over: %q", out)
+	}
+	d.berth("rm", "-f", id)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		// (The shim's delete may still be running; .seccomp-cache stays.)
+		if _, err := os.Stat(filepath.Join(d.state, "runtime", id)); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the runtime's state of a removed container is left")
+		}
+	}
 	out = d.berth("run", "--rm", "--read-only", "--tmpfs", "/scratch", img, "sh", "-c", "touch /x 2>&1; touch /scratch/y && echo tmpfs-ok")
 	if !strings.Contains(out, "Read-only file system") || !strings.Contains(out, "tmpfs-ok") {
 		t.Errorf("--read-only/--tmpfs: %q", out)
