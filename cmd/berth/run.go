@@ -463,20 +463,34 @@ func (c *cli) runAttached(ctx context.Context, id string, tty, stdin, autoRemove
 	if stdin {
 		q.Set("stdin", "1")
 	}
-	conn, stream, err := c.api.hijack(ctx, "/containers/"+id+"/attach", q, "")
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
 	cond := "next-exit"
 	if autoRemove {
 		cond = "removed"
 	}
-	waitResp, err := c.api.do(ctx, http.MethodPost, "/containers/"+id+"/wait", url.Values{"condition": {cond}}, nil, nil)
+	// The wait is registered while the attachment is made (both before
+	// the start, neither needs the other): one round trip less.
+	type waited struct {
+		resp *http.Response
+		err  error
+	}
+	waitc := make(chan waited, 1)
+	go func() {
+		resp, err := c.api.do(ctx, http.MethodPost, "/containers/"+id+"/wait", url.Values{"condition": {cond}}, nil, nil)
+		waitc <- waited{resp, err}
+	}()
+	conn, stream, err := c.api.hijack(ctx, "/containers/"+id+"/attach", q, "")
+	w := <-waitc
+	if w.resp != nil {
+		defer w.resp.Body.Close()
+	}
 	if err != nil {
 		return err
 	}
-	defer waitResp.Body.Close()
+	defer conn.Close()
+	if w.err != nil {
+		return w.err
+	}
+	waitResp := w.resp
 	if err := c.api.postJSON(ctx, "/containers/"+id+"/start", nil, nil, nil); err != nil {
 		return runStartError(err)
 	}
