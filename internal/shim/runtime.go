@@ -170,8 +170,12 @@ func runtimeLogErrors(path string) string {
 // saves starting the runtime's executable (its exec and its Go and C
 // start-up: a millisecond or two on the path of every start). Each
 // reports false when it leaves the work to the executable.
+//
+// Warm does its one-time set-up (see oci.Warm); a spare runs it while it
+// waits for its container.
 var InProcess interface {
 	Handles(runtimePath string) bool
+	Warm()
 	Run(root, id, bundle, pidFile, consoleSocket string, stdio []*os.File) (bool, error)
 	Delete(root, id string, force bool) (bool, error)
 }

@@ -198,6 +198,11 @@ func Run(opts Options) error {
 		if err := s.listen(); err != nil {
 			return err
 		}
+		if InProcess != nil {
+			// At the spare's idle priority: its first container's
+			// create then skips that work.
+			go InProcess.Warm()
+		}
 		<-s.quit
 		s.removeSocket()
 		s.log.Info("shim exiting")

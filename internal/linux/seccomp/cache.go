@@ -136,3 +136,14 @@ func writeCache(dir, path string, key []byte, f *Filter) error {
 	}
 	return err
 }
+
+// Warm does ahead of time what only a process's first CompileCached of s
+// pays: the kernel's and libseccomp's feature probes, the lookup of s's
+// syscall names (a cgo call and a scan of libseccomp's table each) and the
+// JSON codec of profiles. A runtime that sits waiting for a container (a
+// spare berth-shim-rt) calls it meanwhile.
+func Warm(s *specs.LinuxSeccomp) {
+	if _, err := compile(s); err == nil {
+		cacheKey("", s)
+	}
+}
