@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -16,44 +16,38 @@ import (
 // apiVersion is the Engine API version this CLI speaks.
 const apiVersion = "1.51"
 
-// client is a minimal Docker Engine API client over a unix socket.
+// client is a minimal Docker Engine API client over a unix socket
+// (wire.go).
 type client struct {
-	host string
-	base string
-	http *http.Client
+	host  string
+	base  string // path prefix: the API version
+	conns *pool
 }
 
 func newClient(host string) *client {
-	sock := strings.TrimPrefix(host, "unix://")
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		},
-		DisableCompression: true,
-	}
-	return &client{host: host, base: "http://berth/v" + apiVersion, http: &http.Client{Transport: tr}}
+	return &client{host: host, base: "/v" + apiVersion, conns: &pool{sock: strings.TrimPrefix(host, "unix://")}}
 }
 
 // do sends a request and turns an error status into a classed error
 // carrying the daemon's message.
-func (c *client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, hdr http.Header) (*http.Response, error) {
+func (c *client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, hdr header) (*response, error) {
 	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if body != nil && hdr.Get("Content-Type") == "" {
+		h := header{"Content-Type": {"application/json"}}
+		for k, v := range hdr {
+			h[k] = v
+		}
+		hdr = h
+	}
+	resp, err := c.conns.roundTrip(ctx, method, u, hdr, body)
 	if err != nil {
-		return nil, err
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	if body != nil && req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot connect to the Berth daemon at %s: is berthd running? (%v)", strings.TrimPrefix(c.base, "http://berth"), unwrapNet(err))
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("cannot connect to the Berth daemon at %s: is berthd running? (%v)", c.host, unwrapNet(err))
 	}
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()
@@ -67,18 +61,18 @@ func (c *client) do(ctx context.Context, method, path string, q url.Values, body
 	return resp, nil
 }
 
+// unwrapNet drops the layers that only repeat the socket's path.
 func unwrapNet(err error) error {
-	var ue *url.Error
-	if e, ok := err.(*url.Error); ok {
-		ue = e
-		return ue.Err
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Err
 	}
 	return err
 }
 
 // getJSON decodes a GET response into v.
 func (c *client) getJSON(ctx context.Context, path string, q url.Values, v any) error {
-	resp, err := c.do(ctx, http.MethodGet, path, q, nil, nil)
+	resp, err := c.do(ctx, "GET", path, q, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -96,7 +90,7 @@ func (c *client) postJSON(ctx context.Context, path string, q url.Values, in, ou
 		}
 		body = strings.NewReader(string(b))
 	}
-	resp, err := c.do(ctx, http.MethodPost, path, q, body, nil)
+	resp, err := c.do(ctx, "POST", path, q, body, nil)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"sort"
@@ -257,7 +256,7 @@ func (c *cli) rmCmd() *cobra.Command {
 				q.Set("v", "1")
 			}
 			return c.each(cmd, args, func(n string) error {
-				resp, err := c.api.do(cmd.Context(), http.MethodDelete, "/containers/"+url.PathEscape(n), q, nil, nil)
+				resp, err := c.api.do(cmd.Context(), "DELETE", "/containers/"+url.PathEscape(n), q, nil, nil)
 				if err == nil {
 					resp.Body.Close()
 				}
@@ -326,7 +325,7 @@ func (c *cli) logsCmd() *cobra.Command {
 			if until != "" {
 				q.Set("until", until)
 			}
-			resp, err := c.api.do(cmd.Context(), http.MethodGet, "/containers/"+url.PathEscape(args[0])+"/logs", q, nil, nil)
+			resp, err := c.api.do(cmd.Context(), "GET", "/containers/"+url.PathEscape(args[0])+"/logs", q, nil, nil)
 			if err != nil {
 				return err
 			}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -52,7 +51,7 @@ func (c *cli) cpCmd() *cobra.Command {
 }
 
 func (c *cli) cpFrom(ctx context.Context, ctr, src, dst string) error {
-	resp, err := c.api.do(ctx, http.MethodGet, "/containers/"+url.PathEscape(ctr)+"/archive", url.Values{"path": {src}}, nil, nil)
+	resp, err := c.api.do(ctx, "GET", "/containers/"+url.PathEscape(ctr)+"/archive", url.Values{"path": {src}}, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -88,7 +87,7 @@ func (c *cli) cpTo(ctx context.Context, src, ctr, dst string) error {
 		}
 		// Where it lands: into dst if that is a directory in the
 		// container, else as dst itself.
-		resp, err := c.api.do(ctx, http.MethodHead, "/containers/"+url.PathEscape(ctr)+"/archive", url.Values{"path": {dst}}, nil, nil)
+		resp, err := c.api.do(ctx, "HEAD", "/containers/"+url.PathEscape(ctr)+"/archive", url.Values{"path": {dst}}, nil, nil)
 		isDir := false
 		if err == nil {
 			resp.Body.Close()
@@ -108,7 +107,7 @@ func (c *cli) cpTo(ctx context.Context, src, ctr, dst string) error {
 		go func() { pw.CloseWithError(archive.WriteTar(ctx, src, name, pw)) }()
 		body = pr
 	}
-	resp, err := c.api.do(ctx, http.MethodPut, "/containers/"+url.PathEscape(ctr)+"/archive", url.Values{"path": {dir}}, body, http.Header{"Content-Type": {"application/x-tar"}})
+	resp, err := c.api.do(ctx, "PUT", "/containers/"+url.PathEscape(ctr)+"/archive", url.Values{"path": {dir}}, body, header{"Content-Type": {"application/x-tar"}})
 	if err != nil {
 		return fmt.Errorf("copy to %s:%s: %w", ctr, dst, err)
 	}
@@ -123,7 +122,7 @@ func (c *cli) exportCmd() *cobra.Command {
 		Short: "Export a container's filesystem as a tar archive",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			resp, err := c.api.do(cmd.Context(), http.MethodGet, "/containers/"+url.PathEscape(args[0])+"/export", nil, nil, nil)
+			resp, err := c.api.do(cmd.Context(), "GET", "/containers/"+url.PathEscape(args[0])+"/export", nil, nil, nil)
 			if err != nil {
 				return err
 			}

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -19,37 +18,39 @@ import (
 // its own connection, checks for 101/200, and returns the connection with
 // whatever the server already sent buffered in front.
 func (c *client) hijack(ctx context.Context, path string, q url.Values, body string) (net.Conn, io.Reader, error) {
-	sock := strings.TrimPrefix(c.host, "unix://")
-	conn, err := (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	conn, err := dial(ctx, strings.TrimPrefix(c.host, "unix://"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot connect to the Berth daemon at %s: is berthd running? (%v)", c.host, err)
+		return nil, nil, fmt.Errorf("cannot connect to the Berth daemon at %s: is berthd running? (%v)", c.host, unwrapNet(err))
 	}
-	u := "/v" + apiVersion + path
+	u := c.base + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req := "POST " + u + " HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\n"
-	req += fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(body), body)
-	if _, err := conn.Write([]byte(req)); err != nil {
+	hdr := header{"Connection": {"Upgrade"}, "Upgrade": {"tcp"}, "Content-Type": {"application/json"}}
+	if err := writeRequest(conn.bw, "POST", u, hdr, strings.NewReader(body)); err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
+	resp, err := readResponse(conn.br)
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
-	if resp.StatusCode != http.StatusSwitchingProtocols && resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != 101 && resp.StatusCode != 200 {
 		defer conn.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		rb, err := bodyReader("POST", resp, conn.br, func(bool) {})
+		if err != nil {
+			return nil, nil, err
+		}
+		b, _ := io.ReadAll(io.LimitReader(rb, 64<<10))
 		msg := strings.TrimSpace(string(b))
-		if i := strings.Index(msg, `"message":"`); i >= 0 {
-			msg = strings.TrimSuffix(strings.TrimSuffix(msg[i+11:], "}"), `"`)
+		var m struct{ Message string }
+		if json.Unmarshal(b, &m) == nil && m.Message != "" {
+			msg = m.Message
 		}
 		return nil, nil, errdefs.FromHTTPStatus(resp.StatusCode, msg)
 	}
-	return conn, br, nil
+	return conn.Conn, conn.br, nil
 }
 
 // demux splits Docker's multiplexed stream into stdout and stderr.

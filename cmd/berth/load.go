@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 
@@ -34,7 +33,7 @@ func (c *cli) loadCmd() *cobra.Command {
 			if quiet {
 				q.Set("quiet", "1")
 			}
-			resp, err := c.api.do(cmd.Context(), http.MethodPost, "/images/load", q, in, http.Header{"Content-Type": {"application/x-tar"}})
+			resp, err := c.api.do(cmd.Context(), "POST", "/images/load", q, in, header{"Content-Type": {"application/x-tar"}})
 			if err != nil {
 				return err
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -154,7 +153,7 @@ func (c *cli) networkRmCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var errs []error
 			for _, n := range args {
-				resp, err := c.api.do(cmd.Context(), http.MethodDelete, "/networks/"+url.PathEscape(n), nil, nil, nil)
+				resp, err := c.api.do(cmd.Context(), "DELETE", "/networks/"+url.PathEscape(n), nil, nil, nil)
 				if err != nil {
 					if !(force && errdefs.IsNotFound(err)) {
 						errs = append(errs, err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 
@@ -48,13 +47,13 @@ func (c *cli) pullCmd() *cobra.Command {
 // streamPost posts to a progress-streaming endpoint with the stored
 // credentials for host, and renders the stream.
 func (c *cli) streamPost(cmd *cobra.Command, path string, q url.Values, host string, quiet bool) error {
-	hdr := http.Header{}
+	hdr := header{}
 	if cfg, err := loadDockerConfig(c.config); err == nil {
 		if a := cfg.registryAuthHeader(host); a != "" {
 			hdr.Set("X-Registry-Auth", a)
 		}
 	}
-	resp, err := c.api.do(cmd.Context(), http.MethodPost, path, q, nil, hdr)
+	resp, err := c.api.do(cmd.Context(), "POST", path, q, nil, hdr)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 
 	"github.com/spf13/cobra"
@@ -25,7 +24,7 @@ func (c *cli) rmiCmd() *cobra.Command {
 			}
 			var errs []error
 			for _, name := range args {
-				resp, err := c.api.do(cmd.Context(), http.MethodDelete, "/images/"+escapeName(name), q, nil, nil)
+				resp, err := c.api.do(cmd.Context(), "DELETE", "/images/"+escapeName(name), q, nil, nil)
 				if err != nil {
 					errs = append(errs, err)
 					continue

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -356,13 +355,13 @@ func (c *cli) create(cmd *cobra.Command, f *runFlags, image string, args []strin
 		if f.platform != "" {
 			q.Set("platform", f.platform)
 		}
-		hdr := http.Header{}
+		hdr := header{}
 		if cfg, err := loadDockerConfig(c.config); err == nil {
 			if a := cfg.registryAuthHeader(ref.Domain); a != "" {
 				hdr.Set("X-Registry-Auth", a)
 			}
 		}
-		resp, err := c.api.do(ctx, http.MethodPost, "/images/create", q, nil, hdr)
+		resp, err := c.api.do(ctx, "POST", "/images/create", q, nil, hdr)
 		if err != nil {
 			return err
 		}
@@ -470,12 +469,12 @@ func (c *cli) runAttached(ctx context.Context, id string, tty, stdin, autoRemove
 	// The wait is registered while the attachment is made (both before
 	// the start, neither needs the other): one round trip less.
 	type waited struct {
-		resp *http.Response
+		resp *response
 		err  error
 	}
 	waitc := make(chan waited, 1)
 	go func() {
-		resp, err := c.api.do(ctx, http.MethodPost, "/containers/"+id+"/wait", url.Values{"condition": {cond}}, nil, nil)
+		resp, err := c.api.do(ctx, "POST", "/containers/"+id+"/wait", url.Values{"condition": {cond}}, nil, nil)
 		waitc <- waited{resp, err}
 	}()
 	conn, stream, err := c.api.hijack(ctx, "/containers/"+id+"/attach", q, "")

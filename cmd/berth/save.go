@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 
@@ -21,7 +20,7 @@ func (c *cli) saveCmd() *cobra.Command {
 			if output == "" && term.IsTerminal(int(os.Stdout.Fd())) {
 				return errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")
 			}
-			resp, err := c.api.do(cmd.Context(), http.MethodGet, "/images/get", url.Values{"names": args}, nil, nil)
+			resp, err := c.api.do(cmd.Context(), "GET", "/images/get", url.Values{"names": args}, nil, nil)
 			if err != nil {
 				return err
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 	"text/template"
@@ -12,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func decodeAndClose(resp *http.Response, v any) error {
+func decodeAndClose(resp *response, v any) error {
 	defer resp.Body.Close()
 	return json.NewDecoder(resp.Body).Decode(v)
 }
@@ -145,7 +144,7 @@ func (c *cli) eventsCmd() *cobra.Command {
 			if f := filterJSON(filter); f != "" {
 				q.Set("filters", f)
 			}
-			resp, err := c.api.do(cmd.Context(), http.MethodGet, "/events", q, nil, nil)
+			resp, err := c.api.do(cmd.Context(), "GET", "/events", q, nil, nil)
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -103,7 +102,7 @@ func (c *cli) volumeCmd() *cobra.Command {
 			}
 			var errs []error
 			for _, n := range args {
-				resp, err := c.api.do(cmd.Context(), http.MethodDelete, "/volumes/"+url.PathEscape(n), q, nil, nil)
+				resp, err := c.api.do(cmd.Context(), "DELETE", "/volumes/"+url.PathEscape(n), q, nil, nil)
 				if err != nil {
 					errs = append(errs, err)
 					continue
