@@ -128,13 +128,13 @@ func (s *Service) exited(id string, e exitInfo, st *started) {
 }
 
 // exitAndRemove records the exit of a --rm container by removing it: one
-// commit, then the clean-up in the background (Settle waits for it). The
-// caller holds the container's lock. It returns false, having done
-// nothing, if the record could not be removed.
+// commit, and the clean-up in the background (Settle waits for it). The
+// caller holds the container's lock. It reports whether it handled the
+// exit (it always does now; the caller keeps a path for when it does not).
 func (s *Service) exitAndRemove(c *Container, e exitInfo) bool {
-	// Unmounted (alongside the commit) before the waiters learn of it,
-	// so whoever sees the container gone sees that done; the shim and the
-	// bundle go in the clean-up.
+	// Unmounted before the waiters learn of it, so whoever sees the
+	// container gone sees that done; the shim and the bundle go in the
+	// clean-up.
 	unmounted := make(chan struct{})
 	go func() {
 		snapshot.UnmountAll(filepath.Join(s.bundleDir(c.ID), "rootfs"))
@@ -143,19 +143,13 @@ func (s *Service) exitAndRemove(c *Container, e exitInfo) bool {
 	}()
 	// For waiters that look once the record is gone.
 	s.rememberExit(c.ID, WaitResult{ExitCode: e.Code, Error: e.Error})
-	err := s.Meta.Update(func(tx *metadata.Tx) error {
-		cur, err := containersTable.Get(tx, c.ID)
-		if err != nil {
-			return err
-		}
-		namesTable.Delete(tx, cur.Name)
-		return containersTable.Delete(tx, c.ID)
-	})
 	<-unmounted
-	if err != nil {
-		s.log().Warn("auto-remove", "container", c.ID, "err", err)
-		return false
-	}
+	// The waiters learn of the removal before its commit (~0.6 ms of disk
+	// syncs, which were the last thing on docker run --rm's path): until
+	// the record is gone the container is hidden from Get and List, and a
+	// create that wants its name waits for the commit. A crash in between
+	// leaves the record, which the next start removes (Recover, exit.json).
+	hidden := s.hide(c.ID)
 	final := *c
 	final.State.Status, final.State.ExitCode, final.State.Pid = StatusExited, e.Code, 0
 	// The clean-up goroutine first, the waiters' wake-up after: the Go
@@ -170,6 +164,25 @@ func (s *Service) exitAndRemove(c *Container, e exitInfo) bool {
 	s.notify()
 	s.publish("die", &final, map[string]string{"exitCode": strconv.Itoa(e.Code)})
 	s.publish("destroy", &final, nil)
+	err := s.Meta.Update(func(tx *metadata.Tx) error {
+		cur, err := containersTable.Get(tx, c.ID)
+		if err != nil {
+			return err
+		}
+		namesTable.Delete(tx, cur.Name)
+		return containersTable.Delete(tx, c.ID)
+	})
+	s.reveal(c.ID, hidden)
+	if err != nil {
+		// Announced as removed, but the record stays: the exit is
+		// recorded instead (when even that fails, the next daemon start
+		// finds the shim gone and removes it).
+		s.log().Warn("auto-remove", "container", c.ID, "err", err)
+		s.update(c.ID, func(c *Container) error {
+			c.State.Status, c.State.ExitCode, c.State.Pid, c.State.FinishedAt = StatusExited, e.Code, 0, e.At
+			return nil
+		})
+	}
 	return true
 }
 

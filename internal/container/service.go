@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -74,7 +75,11 @@ type Service struct {
 	removedExits map[string]WaitResult
 	cleanups     sync.WaitGroup // background removals (RemoveOptions.Background)
 	removedOrder []string
-	ctx          context.Context // the daemon's lifetime, for monitors
+	// hidden are removed --rm containers whose record's deletion is
+	// being committed (exitAndRemove): Get and List no longer show them;
+	// the channel closes once the record is gone.
+	hidden map[string]chan struct{}
+	ctx    context.Context // the daemon's lifetime, for monitors
 }
 
 // Init prepares the service; ctx bounds background monitors.
@@ -84,6 +89,7 @@ func (s *Service) Init(ctx context.Context) error {
 	s.pending = map[string][]*pendingAttach{}
 	s.closing = map[string]chan struct{}{}
 	s.premounts = map[string]chan error{}
+	s.hidden = map[string]chan struct{}{}
 	s.ctx = ctx
 	for _, d := range []string{filepath.Join(s.Root, "containers"), filepath.Join(s.State, "containers"), filepath.Join(s.State, "shims")} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
@@ -162,6 +168,7 @@ func (s *Service) logTarget(c *Container) (path, format string) {
 // Get resolves a full ID, a unique ID prefix or a name.
 func (s *Service) Get(term string) (*Container, error) {
 	var c Container
+	hidden := s.hiddenNow()
 	err := s.Meta.View(func(tx *metadata.Tx) error {
 		id, err := resolve(tx, term)
 		if err != nil {
@@ -173,7 +180,65 @@ func (s *Service) Get(term string) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, ok := hidden[c.ID]; ok {
+		return nil, errdefs.NotFound("No such container: %s", term)
+	}
 	return &c, nil
+}
+
+// hiddenNow copies the hidden set. Readers take it before their read
+// transaction: a record that transaction still sees (its deletion being
+// committed after it began) was hidden when the copy was made.
+func (s *Service) hiddenNow() map[string]struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.hidden) == 0 {
+		return nil
+	}
+	m := make(map[string]struct{}, len(s.hidden))
+	for id := range s.hidden {
+		m[id] = struct{}{}
+	}
+	return m
+}
+
+// hide makes Get and List treat id as removed until reveal; removals
+// that wait for its record to be gone use awaitHidden.
+func (s *Service) hide(id string) chan struct{} {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.hidden[id] = ch
+	s.mu.Unlock()
+	return ch
+}
+
+func (s *Service) reveal(id string, ch chan struct{}) {
+	s.mu.Lock()
+	if s.hidden[id] == ch {
+		delete(s.hidden, id)
+	}
+	s.mu.Unlock()
+	close(ch)
+	s.notify()
+}
+
+func (s *Service) isHidden(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.hidden[id]
+	return ok
+}
+
+// awaitHidden waits until the record of a hidden container is gone (or
+// it is shown again); false if id is not hidden.
+func (s *Service) awaitHidden(id string) bool {
+	s.mu.Lock()
+	ch, ok := s.hidden[id]
+	s.mu.Unlock()
+	if ok {
+		<-ch
+	}
+	return ok
 }
 
 func resolve(tx *metadata.Tx, term string) (string, error) {
@@ -204,9 +269,12 @@ func resolve(tx *metadata.Tx, term string) (string, error) {
 // List returns all containers, newest first.
 func (s *Service) List() ([]Container, error) {
 	var out []Container
+	hidden := s.hiddenNow()
 	err := s.Meta.View(func(tx *metadata.Tx) error {
 		return containersTable.Each(tx, func(_ string, c Container) error {
-			out = append(out, c)
+			if _, ok := hidden[c.ID]; !ok {
+				out = append(out, c)
+			}
 			return nil
 		})
 	})
@@ -358,18 +426,33 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 		return nil, err
 	}
 	undo = append(undo, func() { os.RemoveAll(s.dataDir(c.ID)) })
-	err = s.Meta.Update(func(tx *metadata.Tx) error {
+	var hiddenOwner string
+	record := func(tx *metadata.Tx) error {
+		hiddenOwner = ""
 		if c.Name == "" {
 			for c.Name = generatedName(); namesTable.Has(tx, c.Name); c.Name = generatedName() {
 			}
 		} else if other, err := namesTable.Get(tx, c.Name); err == nil {
+			if s.isHidden(other) {
+				hiddenOwner = other
+				return errNameHidden
+			}
 			return errdefs.Conflict(`Conflict. The container name "/%s" is already in use by container "%s". You have to remove (or rename) that container to be able to reuse that name.`, c.Name, other)
 		}
 		if err := namesTable.Put(tx, c.Name, c.ID); err != nil {
 			return err
 		}
 		return containersTable.Put(tx, c.ID, *c)
-	})
+	}
+	err = s.Meta.Update(record)
+	if errors.Is(err, errNameHidden) && s.awaitHidden(hiddenOwner) {
+		// The name's owner is a --rm container whose removal is being
+		// committed: its name is free once that is done.
+		err = s.Meta.Update(record)
+	}
+	if errors.Is(err, errNameHidden) {
+		err = errdefs.Conflict(`Conflict. The container name "/%s" is already in use by container "%s". You have to remove (or rename) that container to be able to reuse that name.`, c.Name, hiddenOwner)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -385,6 +468,9 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 	s.publish("create", c, nil)
 	return c, nil
 }
+
+// errNameHidden: the name asked for belongs to a hidden container.
+var errNameHidden = errors.New("name held by a container being removed")
 
 var validNetName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 

@@ -48,6 +48,17 @@ func TestRunForeground(t *testing.T) {
 	if out := d.berth("ps", "-aq"); strings.TrimSpace(out) != "" {
 		t.Errorf("--rm left %q", out)
 	}
+	// docker run --rm answers before the removal's commit: right after
+	// it, the container is gone for every reader, and its name is free.
+	for i := 0; i < 5; i++ {
+		d.berth("run", "--rm", "--name", "again", img, "true")
+		if _, _, code := d.runExit("inspect", "again"); code == 0 {
+			t.Fatalf("run %d: inspect found the removed container", i)
+		}
+		if out := d.berth("ps", "-aq", "--filter", "name=again"); strings.TrimSpace(out) != "" {
+			t.Fatalf("run %d: ps lists the removed container: %q", i, out)
+		}
+	}
 	out = d.berth("run", "--rm", "-e", "FOO=bar", "-w", "/work/dir", "-u", "1000:1000", "--hostname", "box", img,
 		"sh", "-c", `echo $FOO $(pwd) $(id -u):$(id -g) $(hostname) $(cat /etc/hostname)`)
 	if strings.TrimSpace(out) != "bar /work/dir 1000:1000 box box" {
