@@ -42,7 +42,7 @@ func (c *client) do(ctx context.Context, method, path string, q url.Values, body
 		}
 		hdr = h
 	}
-	resp, err := c.conns.roundTrip(ctx, method, u, hdr, body)
+	resp, err := c.conns.roundTrip(ctx, method, u, hdr, body, ownConn(ctx))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -61,6 +61,16 @@ func (c *client) do(ctx context.Context, method, path string, q url.Values, body
 	return resp, nil
 }
 
+type ownConnKey struct{}
+
+// withOwnConn marks a request (a long poll: wait, events) to go on a
+// connection of its own, leaving the pooled one to the requests after it.
+func withOwnConn(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ownConnKey{}, true)
+}
+
+func ownConn(ctx context.Context) bool { v, _ := ctx.Value(ownConnKey{}).(bool); return v }
+
 // unwrapNet drops the layers that only repeat the socket's path.
 func unwrapNet(err error) error {
 	var oe *net.OpError
@@ -76,8 +86,16 @@ func (c *client) getJSON(ctx context.Context, path string, q url.Values, v any) 
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer drainClose(resp.Body)
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// drainClose reads a JSON answer's last bytes (the decoder stops at the
+// end of the value, before the body's end) so that the connection is
+// reused, then closes it.
+func drainClose(b io.ReadCloser) {
+	io.Copy(io.Discard, io.LimitReader(b, 64<<10))
+	b.Close()
 }
 
 // postJSON sends in as JSON and decodes the answer into out (if non-nil).
@@ -94,9 +112,8 @@ func (c *client) postJSON(ctx context.Context, path string, q url.Values, in, ou
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer drainClose(resp.Body)
 	if out == nil {
-		io.Copy(io.Discard, resp.Body)
 		return nil
 	}
 	return json.NewDecoder(resp.Body).Decode(out)

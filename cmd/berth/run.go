@@ -474,7 +474,7 @@ func (c *cli) runAttached(ctx context.Context, id string, tty, stdin, autoRemove
 	}
 	waitc := make(chan waited, 1)
 	go func() {
-		resp, err := c.api.do(ctx, "POST", "/containers/"+id+"/wait", url.Values{"condition": {cond}}, nil, nil)
+		resp, err := c.api.do(withOwnConn(ctx), "POST", "/containers/"+id+"/wait", url.Values{"condition": {cond}}, nil, nil)
 		waitc <- waited{resp, err}
 	}()
 	conn, stream, err := c.api.hijack(ctx, "/containers/"+id+"/attach", q, "")

@@ -275,8 +275,15 @@ func (p *pool) put(c *conn) {
 // roundTrip sends one request and reads the answer's head; the body
 // streams from the connection, which goes back to the pool once the body
 // is read and closed. A cancelled ctx closes the connection.
-func (p *pool) roundTrip(ctx context.Context, method, target string, hdr header, body io.Reader) (*response, error) {
-	c, reused, err := p.get(ctx)
+func (p *pool) roundTrip(ctx context.Context, method, target string, hdr header, body io.Reader, own bool) (*response, error) {
+	var c *conn
+	var reused bool
+	var err error
+	if own {
+		c, err = dial(ctx, p.sock)
+	} else {
+		c, reused, err = p.get(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}

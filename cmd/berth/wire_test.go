@@ -127,7 +127,7 @@ func TestPoolReusesAndRedials(t *testing.T) {
 	p := &pool{sock: sock}
 	get := func() {
 		t.Helper()
-		resp, err := p.roundTrip(context.Background(), "GET", "/x", nil, nil)
+		resp, err := p.roundTrip(context.Background(), "GET", "/x", nil, nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func TestPoolReusesAndRedials(t *testing.T) {
 	// A cancelled request ends with the context's error.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := p.roundTrip(ctx, "GET", "/x", nil, nil); !errors.Is(err, context.Canceled) {
+	if _, err := p.roundTrip(ctx, "GET", "/x", nil, nil, false); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled request: %v", err)
 	}
 }

@@ -118,6 +118,7 @@ type creation struct {
 
 	child      *Proc
 	parentSock *os.File
+	prep       prepared
 }
 
 // Create makes a container up to the exec fifo: namespaces, cgroup, rootfs,
@@ -146,12 +147,23 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 			c.fail(err)
 		}
 	}()
+	defer c.endPrepare()
 	if !cgroups.Unified() && c.planEarly(raw) {
-		// Fork while the full spec is parsed and checked on another thread.
+		// Fork while the full spec is parsed and checked, and what the
+		// init's config needs is made, on another thread.
 		parsed := make(chan error, 1)
-		go func() { parsed <- c.parse(raw) }()
+		go func() {
+			err := c.parse(raw)
+			if err == nil {
+				err = c.prepare()
+			}
+			parsed <- err
+		}()
 		forkErr := c.fork(nil)
-		if err := <-parsed; err != nil {
+		err := <-parsed
+		c.undo = append(c.undo, c.prep.undo...)
+		c.prep.undo = nil
+		if err != nil {
 			return nil, err // the spec's own error beats a failed fork
 		}
 		if forkErr != nil {
@@ -160,6 +172,12 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		return c.finish()
 	}
 	if err := c.parse(raw); err != nil {
+		return nil, err
+	}
+	err = c.prepare()
+	c.undo = append(c.undo, c.prep.undo...)
+	c.prep.undo = nil
+	if err != nil {
 		return nil, err
 	}
 	return c.finish()
@@ -283,93 +301,131 @@ func (c *creation) fail(err error) {
 	}
 }
 
-// finish does the rest once the spec is valid (and, maybe, the init forked).
-func (c *creation) finish() (*Container, error) {
+// prepared is what the init's config needs besides the init itself: made
+// while the init forks and starts (prepare), or before the fork.
+type prepared struct {
+	rootfsPath string
+	filter     []byte
+	notify     bool
+	cg         *cgroups.Manager
+	cgPath     string
+	dir        string
+	cgDone     chan error // the cgroup directories, made on another thread
+	cgWaited   bool
+	files      initFiles
+	nc         *notifyChannel
+	closers    []func() // what finish closes when it returns
+	undo       cleanups // moved to the creation's once prepare returns
+}
+
+// prepare does what finish needs that does not need the init: it runs on
+// its own thread while the init forks and starts (the fork's goroutine
+// waits ~1.5 ms for the init's exec), instead of after it, where the init
+// sat waiting for its config.
+func (c *creation) prepare() (err error) {
+	p := &c.prep
 	spec, proc, o := c.spec, c.proc, c.o
 	if proc.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil && o.wantTTY != nil {
 		conn, err := o.wantTTY()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		o.consoleConn = conn
 	}
 	if proc.Terminal && o.ConsoleSocket == "" && o.consoleConn == nil {
-		return nil, errdefs.InvalidArgument("process.terminal: a terminal needs --console-socket")
+		return errdefs.InvalidArgument("process.terminal: a terminal needs --console-socket")
 	}
 	rootfsPath := spec.Root.Path
 	if !filepath.IsAbs(rootfsPath) {
 		rootfsPath = filepath.Join(c.bundle, rootfsPath)
 	}
-	rootfsPath, err := filepath.EvalSymlinks(rootfsPath)
-	if err != nil {
-		return nil, errdefs.InvalidArgument("root.path: %v", err)
+	if p.rootfsPath, err = filepath.EvalSymlinks(rootfsPath); err != nil {
+		return errdefs.InvalidArgument("root.path: %v", err)
 	}
 	proc.Capabilities = availableCaps(proc.Capabilities)
-	filter, notify, err := compileSeccomp(c.s.Root, spec)
-	if err != nil {
-		return nil, err
-	}
-	cgPath := spec.Linux.CgroupsPath
-	if cgPath == "" {
-		cgPath = "/berth-oci/" + o.ID
-	}
-	cg, err := cgroups.Open(cgPath, o.Systemd)
-	if err != nil {
-		return nil, errdefs.InvalidArgument("linux.cgroupsPath: %v", err)
-	}
-	if n := spec.Linux.Resources; n != nil && n.Network != nil && cg.Path("net_cls") == "" && cg.Path("net_prio") == "" && cg.Version() == 1 {
-		return nil, errdefs.InvalidArgument("linux.resources.network: the net_cls and net_prio controllers are not mounted on this host")
-	}
-	dir, err := c.makeStateDir()
-	if err != nil {
-		return nil, err
-	}
-
-	// The cgroup directories are made on another thread meanwhile; on v2
-	// they must exist before the fork (the init is cloned into them).
-	cgDone := make(chan error, 1)
-	go func() { cgDone <- c.makeCgroup(cg, cgPath) }()
-	cgWaited := false
-	waitCgroup := func() error {
-		if cgWaited {
-			return nil
-		}
-		cgWaited = true
-		err := <-cgDone
-		if err == nil {
-			c.undo.add(func() { cg.Destroy() })
-		}
+	if p.filter, p.notify, err = compileSeccomp(c.s.Root, spec); err != nil {
 		return err
 	}
-	defer waitCgroup() // never leave it running on an early return
+	p.cgPath = spec.Linux.CgroupsPath
+	if p.cgPath == "" {
+		p.cgPath = "/berth-oci/" + o.ID
+	}
+	cg, err := cgroups.Open(p.cgPath, o.Systemd)
+	if err != nil {
+		return errdefs.InvalidArgument("linux.cgroupsPath: %v", err)
+	}
+	p.cg = cg
+	if n := spec.Linux.Resources; n != nil && n.Network != nil && cg.Path("net_cls") == "" && cg.Path("net_prio") == "" && cg.Version() == 1 {
+		return errdefs.InvalidArgument("linux.resources.network: the net_cls and net_prio controllers are not mounted on this host")
+	}
+	if p.dir, err = c.makeStateDir(&p.undo); err != nil {
+		return err
+	}
+	// The cgroup directories are made on another thread meanwhile; on v2
+	// they must exist before the fork (the init is cloned into them).
+	p.cgDone = make(chan error, 1)
+	go func() { p.cgDone <- c.makeCgroup(cg, p.cgPath) }()
 
-	fifoDir, err := makeFifo(dir)
+	fifoDir, err := makeFifo(p.dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer fifoDir.Close()
-	var files initFiles
-	files.add(fileFifoDir, fifoDir)
-	nc, err := newNotifyChannel(notify)
+	p.closers = append(p.closers, func() { fifoDir.Close() })
+	p.files.add(fileFifoDir, fifoDir)
+	nc, err := newNotifyChannel(p.notify)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer nc.close()
+	p.nc = nc
+	p.closers = append(p.closers, nc.close)
 	if nc != nil {
-		files.add(fileSeccomp, nc.child)
+		p.files.add(fileSeccomp, nc.child)
 	}
 	if proc.Terminal {
-		closeConsole, err := files.addConsole(o.consoleConn, o.ConsoleSocket)
+		closeConsole, err := p.files.addConsole(o.consoleConn, o.ConsoleSocket)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		defer closeConsole()
+		p.closers = append(p.closers, closeConsole)
 	}
+	return nil
+}
 
+// waitCgroup waits for the cgroup directories prepare started making.
+func (c *creation) waitCgroup() error {
+	p := &c.prep
+	if p.cgDone == nil || p.cgWaited {
+		return nil
+	}
+	p.cgWaited = true
+	err := <-p.cgDone
+	if err == nil {
+		cg := p.cg
+		c.undo.add(func() { cg.Destroy() })
+	}
+	return err
+}
+
+// endPrepare runs when Create returns: the cgroup thread is never left
+// running, and what only the init needed is closed.
+func (c *creation) endPrepare() {
+	c.waitCgroup()
+	for i := len(c.prep.closers) - 1; i >= 0; i-- {
+		c.prep.closers[i]()
+	}
+	c.prep.closers = nil
+}
+
+// finish does the rest once the spec is valid and prepared (and, maybe,
+// the init forked).
+func (c *creation) finish() (*Container, error) {
+	spec, proc, o := c.spec, c.proc, c.o
+	p := &c.prep
+	rootfsPath, filter, cg, cgPath, dir, files, nc := p.rootfsPath, p.filter, p.cg, p.cgPath, p.dir, &p.files, p.nc
 	if c.child == nil {
 		var cgFD *int
 		if cg.Version() == 2 {
-			if err := waitCgroup(); err != nil {
+			if err := c.waitCgroup(); err != nil {
 				return nil, err
 			}
 			fd, err := cg.DirFD()
@@ -422,7 +478,7 @@ func (c *creation) finish() (*Container, error) {
 	if err := c.saveState(dir, rec); err != nil {
 		return nil, err
 	}
-	if err := waitCgroup(); err != nil {
+	if err := c.waitCgroup(); err != nil {
 		return nil, err
 	}
 	if cg.Version() == 1 {
@@ -458,7 +514,7 @@ func (c *creation) finish() (*Container, error) {
 }
 
 // makeStateDir creates <root>/<id> (saveState fills it).
-func (c *creation) makeStateDir() (string, error) {
+func (c *creation) makeStateDir(undo *cleanups) (string, error) {
 	if err := os.MkdirAll(c.s.Root, 0o711); err != nil {
 		return "", fmt.Errorf("state root: %w", err)
 	}
@@ -469,7 +525,7 @@ func (c *creation) makeStateDir() (string, error) {
 		}
 		return "", fmt.Errorf("state dir: %w", err)
 	}
-	c.undo.add(func() { os.RemoveAll(dir) })
+	undo.add(func() { os.RemoveAll(dir) })
 	return dir, nil
 }
 
