@@ -294,6 +294,9 @@ func (s *Service) teardownNetworkOf(c *Container) {
 		// addresses before recording them; containers without CNI
 		// networks (none, host, another's, a pod's) have neither.
 		if kind, _ := netMode(c.HostConfig); kind == "cni" && c.Pod == nil {
+			if len(c.HostConfig.PortBindings) > 0 || c.HostConfig.PublishAllPorts {
+				s.Networks.ForgetPorts(context.Background(), id)
+			}
 			s.Networks.Teardown(context.Background(), id, nil, nil)
 		}
 		return

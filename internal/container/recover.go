@@ -115,6 +115,7 @@ func (s *Service) Recover(ctx context.Context) error {
 		}
 		for _, id := range s.Networks.Leftovers() {
 			if !known[id] {
+				s.Networks.ForgetPorts(ctx, id)
 				s.Networks.Teardown(ctx, id, nil, nil)
 			}
 		}

@@ -172,6 +172,30 @@ func (m *Manager) del(ctx context.Context, n *Network, containerID, ifName strin
 	return nil
 }
 
+// delPorts removes the portmap rules of containerID on network n without
+// knowing its mappings (a start cut short before it recorded them): the
+// plugin's DEL removes its chains by container ID, but does nothing when it
+// is given no mapping, so it gets a placeholder.
+func (m *Manager) delPorts(ctx context.Context, n *Network, containerID string) error {
+	raw, err := json.Marshal(map[string]any{"cniVersion": cniVersion, "name": cniName(n), "plugins": []any{
+		map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}, "snat": true},
+	}})
+	if err != nil {
+		return err
+	}
+	list, err := libcni.ConfListFromBytes(raw)
+	if err != nil {
+		return err
+	}
+	rt := &libcni.RuntimeConf{ContainerID: containerID, IfName: "eth0", CapabilityArgs: map[string]any{
+		"portMappings": []map[string]any{{"hostPort": 1, "containerPort": 1, "protocol": "tcp"}},
+	}}
+	if err := m.cni.DelNetworkList(ctx, list, rt); err != nil {
+		return fmt.Errorf("network %s: %s", n.Name, cniMessage(err))
+	}
+	return nil
+}
+
 // cniMessage is a plugin's error without libcni's wrapping noise.
 func cniMessage(err error) string {
 	return strings.TrimSpace(err.Error())

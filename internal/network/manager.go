@@ -622,6 +622,25 @@ func (m *Manager) Restore(containerID string, atts []Attachment, ports []PortMap
 	}
 }
 
+// ForgetPorts removes whatever published-port rules containerID may hold
+// on any network, for an endpoint whose ports were never recorded (a crash
+// between the CNI ADD and the container's commit): left, such a rule
+// sends connections to its host port to an address nobody has.
+func (m *Manager) ForgetPorts(ctx context.Context, containerID string) {
+	nets, err := m.List()
+	if err != nil {
+		return
+	}
+	for i := range nets {
+		if nets[i].Internal || nets[i].Driver != DriverBridge {
+			continue
+		}
+		if err := m.delPorts(ctx, &nets[i], containerID); err != nil {
+			m.Log.Warn("remove leftover port rules", "container", containerID, "err", err)
+		}
+	}
+}
+
 // Leftovers lists pinned namespaces, by container ID: after a crash, those
 // of containers that are not running must be torn down.
 func (m *Manager) Leftovers() []string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -105,6 +106,18 @@ func TestKillDaemonLoop(t *testing.T) {
 	}
 	if veths, netns, _, leases := d.netSettled(func(v, n, _, l int) bool { return v == veths0 && n == 0 && l == 0 }); veths != veths0 || netns != 0 || leases != 0 {
 		t.Errorf("network left: %d veths (%d before), %d namespaces, %d leases", veths, veths0, netns, leases)
+	}
+	// No published-port rule of this daemon's network either: one left
+	// behind (a start killed between the CNI ADD and its commit) sends
+	// every later connection to its host port nowhere.
+	if netID := strings.TrimSpace(d.berth("network", "inspect", "-f", "{{.Id}}", "bridge")); len(netID) >= 12 {
+		if out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").Output(); err == nil {
+			for _, l := range strings.Split(string(out), "\n") {
+				if strings.Contains(l, `name: \"berth-`+netID[:12]+`\"`) {
+					t.Errorf("port rule left: %s", l)
+				}
+			}
+		}
 	}
 	for _, id := range ids {
 		for _, cg := range []string{"/sys/fs/cgroup/memory/berth", "/sys/fs/cgroup/pids/berth", "/sys/fs/cgroup/berth"} {
