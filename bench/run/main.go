@@ -550,6 +550,9 @@ func send(addr string, mib int) (float64, error) {
 	for range 100 {
 		if c, err = net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
 			t0 = time.Now()
+			// A stalled path (a peer's proxy, a rule gone wrong) fails
+			// the round instead of hanging the bench.
+			c.SetWriteDeadline(t0.Add(2 * time.Minute))
 			if _, err = c.Write(buf); err == nil {
 				break
 			}
