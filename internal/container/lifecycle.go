@@ -247,6 +247,15 @@ func (s *Service) waitShim(id string) {
 	}
 }
 
+// WaitReleased waits until a stopped container's exit has been handled
+// and its shim has deleted the runtime's state (cgroups, state files).
+// The CRI's StopContainer answers after it: the kubelet's next call (a
+// removal, most often) then does not share the CPUs with that work.
+func (s *Service) WaitReleased(id string) {
+	s.lock(id)() // the exit's handling holds the lock until the shim is let go
+	s.waitShim(id)
+}
+
 func (s *Service) shouldRestart(c *Container) bool {
 	if c.State.StoppedByUser {
 		return false

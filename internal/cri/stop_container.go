@@ -23,5 +23,6 @@ func (s *Server) StopContainer(ctx context.Context, req *runtimeapi.StopContaine
 	if err := s.Containers.Stop(ctx, c.ID, &t, ""); err != nil && err != ctr.ErrNotModified {
 		return nil, err
 	}
+	s.Containers.WaitReleased(c.ID)
 	return &runtimeapi.StopContainerResponse{}, nil
 }
