@@ -278,11 +278,17 @@ func (d *daemon) serve() error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	if d.cfg.CRISocket != "" {
-		go func() {
-			if err := d.cri.Serve(d.cfg.CRISocket); err != nil {
-				d.log.Error("CRI server", "socket", d.cfg.CRISocket, "err", err)
-			}
-		}()
+		// Listening before "ready": a client that waits for the daemon
+		// (a kubelet, a test) finds the CRI socket there too.
+		if cl, err := d.cri.Listen(d.cfg.CRISocket); err != nil {
+			d.log.Error("CRI server", "socket", d.cfg.CRISocket, "err", err)
+		} else {
+			go func() {
+				if err := d.cri.ServeOn(cl); err != nil {
+					d.log.Error("CRI server", "socket", d.cfg.CRISocket, "err", err)
+				}
+			}()
+		}
 	}
 	d.log.Info("berthd ready", "version", version, "socket", d.cfg.Socket, "root", d.cfg.Root, "snapshotter", d.cfg.Snapshotter)
 	select {

@@ -186,6 +186,20 @@ func (s *Service) Get(term string) (*Container, error) {
 	return &c, nil
 }
 
+// record reads a container's record by ID, hidden or not.
+func (s *Service) record(id string) (*Container, error) {
+	var c Container
+	err := s.Meta.View(func(tx *metadata.Tx) error {
+		var err error
+		c, err = containersTable.Get(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 // hiddenNow copies the hidden set. Readers take it before their read
 // transaction: a record that transaction still sees (its deletion being
 // committed after it began) was hidden when the copy was made.

@@ -233,6 +233,11 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 		s.publish("start", &shown, nil)
 		return nil
 	}
+	// The exit is watched from now: its handling waits for this start's
+	// lock, so it finds the running state committed (or, when the commit
+	// fails, nothing to do), and docker run --rm's waiter learns of it
+	// without waiting for the commit (see exited).
+	go s.monitor(c.ID, nil)
 	updated, err := s.update(c.ID, func(c *Container) error {
 		c.State, c.Path, c.Args = run.State, run.Path, run.Args
 		return nil
@@ -241,7 +246,6 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 		return err
 	}
 	undo = nil
-	go s.monitor(updated.ID, nil)
 	s.publish("start", updated, nil)
 	return nil
 }

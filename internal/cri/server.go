@@ -82,28 +82,39 @@ type Server struct {
 // Serve listens on path (taking over a stale socket) and serves until
 // Stop.
 func (s *Server) Serve(path string) error {
+	l, err := s.Listen(path)
+	if err != nil {
+		return err
+	}
+	return s.ServeOn(l)
+}
+
+// Listen makes the socket at path (taking over a stale one) and the
+// server, so that the socket is there before the daemon says it is ready;
+// ServeOn then serves it until Stop.
+func (s *Server) Listen(path string) (net.Listener, error) {
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
-		return err
+		return nil, err
 	}
 	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
 		c.Close()
-		return fmt.Errorf("%s is in use: another daemon is running", path)
+		return nil, fmt.Errorf("%s is in use: another daemon is running", path)
 	}
 	os.Remove(path)
 	l, err := net.Listen("unix", path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.Chmod(path, 0o660); err != nil {
 		l.Close()
-		return err
+		return nil, err
 	}
 	if err := s.startStreaming(); err != nil {
 		l.Close()
-		return err
+		return nil, err
 	}
 	// Stream workers: a call is handed to a waiting goroutine instead of
 	// a new one, ~15 µs of a round trip that is ~100 µs here (an empty
@@ -112,6 +123,11 @@ func (s *Server) Serve(path string) error {
 		grpc.NumStreamWorkers(uint32(max(2, runtime.NumCPU()))))
 	runtimeapi.RegisterRuntimeServiceServer(s.grpc, s)
 	runtimeapi.RegisterImageServiceServer(s.grpc, s)
+	return l, nil
+}
+
+// ServeOn serves l (from Listen) until Stop.
+func (s *Server) ServeOn(l net.Listener) error {
 	return s.grpc.Serve(l)
 }
 
