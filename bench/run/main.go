@@ -45,6 +45,9 @@ type engine struct {
 	pull    []string
 }
 
+// gap is the pause before each measured run (-gap).
+var gap time.Duration
+
 func main() {
 	n := flag.Int("n", 20, "runs per engine")
 	dir := flag.String("dir", "/var/tmp/berth-bench-run", "scratch directory")
@@ -53,6 +56,7 @@ func main() {
 	flag.StringVar(&netMode, "network", "none", "network of the containers: none, or bridge (each engine's default bridge network; ctr is left out), which also measures TCP throughput host->container through a published port")
 	flag.IntVar(&throughputMiB, "mib", 2048, "MiB sent per throughput round (-network bridge)")
 	flag.IntVar(&throughputRounds, "rounds", 3, "throughput rounds, interleaved (-network bridge)")
+	flag.DurationVar(&gap, "gap", 0, "pause before each measured run, so the previous engine's background work (its removal) is done")
 	flag.Parse()
 	if err := run(*n, *dir, strings.Split(*engines, ","), *repo); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/run:", err)
@@ -124,6 +128,7 @@ func run(n int, dir string, names []string, repo string) error {
 		rot := i % len(order)
 		order = append(order[rot:], order[:rot]...)
 		for _, e := range order {
+			time.Sleep(gap)
 			cmd := command(e, append(e.run, ref, "/bin/true")...)
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
