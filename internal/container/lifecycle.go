@@ -21,17 +21,17 @@ import (
 
 // monitor waits for a running container's exit through its shim. If the
 // daemon stops first, the shim keeps the container and its exit status.
-func (s *Service) monitor(id string, st *started) {
+func (s *Service) monitor(id string, autoRemove bool, st *started) {
 	cl := shim.Open(s.shimDir(id))
 	res, err := cl.Wait(s.ctx)
 	if s.ctx.Err() != nil {
 		return // daemon shutting down; the shim carries on
 	}
 	if err != nil {
-		s.exited(id, s.exitFromFile(id), st)
+		s.exited(id, autoRemove, s.exitFromFile(id), st)
 		return
 	}
-	s.exited(id, exitInfo{Code: res.ExitCode, At: res.ExitedAt, OOMKilled: res.OOMKilled}, st)
+	s.exited(id, autoRemove, exitInfo{Code: res.ExitCode, At: res.ExitedAt, OOMKilled: res.OOMKilled}, st)
 }
 
 // started is the running state of a container that had exited by the
@@ -67,9 +67,10 @@ func (s *Service) exitFromFile(id string) exitInfo {
 	return e
 }
 
-// exited records an exit, releases the rootfs, and applies --rm and the
+// exited records an exit, releases the rootfs, and applies --rm (the
+// container's HostConfig.AutoRemove, which no update changes) and the
 // restart policy.
-func (s *Service) exited(id string, e exitInfo, st *started) {
+func (s *Service) exited(id string, autoRemove bool, e exitInfo, st *started) {
 	// docker run --rm waits for the removal: it learns of it now, before
 	// the lock (a start may still hold it, committing the running state),
 	// the unmount and the removal's commit. The container is hidden from
@@ -78,12 +79,10 @@ func (s *Service) exited(id string, e exitInfo, st *started) {
 	// which the next start removes (Recover, exit.json). Traced: the wait's
 	// answer came ~1.2 ms after the start's, now with it or before.
 	var early chan struct{}
-	if e.Error == "" {
-		if pre, err := s.record(id); err == nil && pre.HostConfig.AutoRemove {
-			s.rememberExit(id, WaitResult{ExitCode: e.Code})
-			early = s.hide(id)
-			s.notify()
-		}
+	if autoRemove && e.Error == "" {
+		s.rememberExit(id, WaitResult{ExitCode: e.Code})
+		early = s.hide(id)
+		s.notify()
 	}
 	unlock := s.lock(id)
 	cur, err := s.record(id)

@@ -169,6 +169,11 @@ func (s *Service) logTarget(c *Container) (path, format string) {
 func (s *Service) Get(term string) (*Container, error) {
 	var c Container
 	hidden := s.hiddenNow()
+	if _, ok := hidden[term]; ok {
+		// A removed --rm container's waiters ask by ID the moment it is
+		// hidden: no need to read the record.
+		return nil, errdefs.NotFound("No such container: %s", term)
+	}
 	err := s.Meta.View(func(tx *metadata.Tx) error {
 		id, err := resolve(tx, term)
 		if err != nil {

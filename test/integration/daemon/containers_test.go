@@ -1,6 +1,10 @@
 package daemon_test
 
 import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,6 +36,37 @@ func (d *daemon) runExit(args ...string) (string, string, int) {
 		d.t.Fatal(err)
 	}
 	return out, errOut, code
+}
+
+// TestRunSignalProxy: a foreground run forwards the signals it gets to the
+// container (docker run --sig-proxy), from the start of the run.
+func TestRunSignalProxy(t *testing.T) {
+	d := startDaemon(t, "")
+	img := busybox(t)
+	d.berth("pull", img)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary(t, "BERTH", "berth"), "run", "--rm", img, "sh", "-c",
+		`trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.1; done`)
+	cmd.Env = append(os.Environ(), "BERTH_HOST=unix://"+d.sock)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(stdout)
+	if line, err := r.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	rest, _ := io.ReadAll(r)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 || string(rest) != "got TERM\n" {
+		t.Errorf("after SIGTERM to the CLI: %v, output %q; want exit 7 and \"got TERM\"", err, rest)
+	}
 }
 
 func TestRunForeground(t *testing.T) {
