@@ -21,17 +21,19 @@ import (
 
 // monitor waits for a running container's exit through its shim. If the
 // daemon stops first, the shim keeps the container and its exit status.
-func (s *Service) monitor(id string, autoRemove bool, st *started) {
-	cl := shim.Open(s.shimDir(id))
+// c is the container as it was started (its ID, host config and
+// network are what the exit's handling needs before it reads the record).
+func (s *Service) monitor(c *Container, st *started) {
+	cl := shim.Open(s.shimDir(c.ID))
 	res, err := cl.Wait(s.ctx)
 	if s.ctx.Err() != nil {
 		return // daemon shutting down; the shim carries on
 	}
 	if err != nil {
-		s.exited(id, autoRemove, s.exitFromFile(id), st)
+		s.exited(c, s.exitFromFile(c.ID), st)
 		return
 	}
-	s.exited(id, autoRemove, exitInfo{Code: res.ExitCode, At: res.ExitedAt, OOMKilled: res.OOMKilled}, st)
+	s.exited(c, exitInfo{Code: res.ExitCode, At: res.ExitedAt, OOMKilled: res.OOMKilled}, st)
 }
 
 // started is the running state of a container that had exited by the
@@ -67,21 +69,25 @@ func (s *Service) exitFromFile(id string) exitInfo {
 	return e
 }
 
-// exited records an exit, releases the rootfs, and applies --rm (the
-// container's HostConfig.AutoRemove, which no update changes) and the
-// restart policy.
-func (s *Service) exited(id string, autoRemove bool, e exitInfo, st *started) {
-	// docker run --rm waits for the removal: it learns of it now, before
-	// the lock (a start may still hold it, committing the running state),
-	// the unmount and the removal's commit. The container is hidden from
-	// here on, as a removed one; a create that wants its name waits for the
-	// commit (awaitHidden). A crash before the commit leaves the record,
-	// which the next start removes (Recover, exit.json). Traced: the wait's
-	// answer came ~1.2 ms after the start's, now with it or before.
+// exited records an exit, releases the rootfs, and applies --rm and the
+// restart policy. c is the container as started (see monitor): its
+// HostConfig.AutoRemove, which no update changes, and its network.
+func (s *Service) exited(c *Container, e exitInfo, st *started) {
+	id := c.ID
+	// docker run --rm waits for the removal: it learns of it before the
+	// lock (a start may still hold it, committing the running state) and
+	// the removal's commit, once the rootfs is unmounted and the network
+	// namespace of --network none released, as Docker's removal has done
+	// by then. The container is hidden from here on, as a removed one; a
+	// create that wants its name waits for the commit (awaitHidden). A
+	// crash before the commit leaves the record, which the next start
+	// removes (Recover, exit.json). Traced: the wait's answer came
+	// ~1.2 ms after the start's, now with it or before.
 	var early chan struct{}
-	if autoRemove && e.Error == "" {
+	if c.HostConfig.AutoRemove && e.Error == "" {
 		s.rememberExit(id, WaitResult{ExitCode: e.Code})
 		early = s.hide(id)
+		s.releaseRemoved(c)
 		s.notify()
 	}
 	unlock := s.lock(id)
@@ -114,7 +120,7 @@ func (s *Service) exited(id string, autoRemove bool, e exitInfo, st *started) {
 	// The shim is let go once the exit is recorded: it then runs the
 	// runtime's delete, a process that would compete for a CPU with this.
 	s.releaseFiles(cur)
-	c, err := s.update(id, func(c *Container) error {
+	done, err := s.update(id, func(c *Container) error {
 		st.apply(c)
 		c.State.Status = StatusExited
 		c.State.ExitCode = e.Code
@@ -133,14 +139,14 @@ func (s *Service) exited(id string, autoRemove bool, e exitInfo, st *started) {
 	if err != nil {
 		return
 	}
-	s.publish("die", c, map[string]string{"exitCode": strconv.Itoa(e.Code)})
+	s.publish("die", done, map[string]string{"exitCode": strconv.Itoa(e.Code)})
 	switch {
-	case c.HostConfig.AutoRemove:
+	case done.HostConfig.AutoRemove:
 		if err := s.Remove(context.Background(), id, RemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
 			s.log().Warn("auto-remove", "container", id, "err", err)
 		}
-	case s.shouldRestart(c):
-		go s.restartLater(id, c.RestartCount)
+	case s.shouldRestart(done):
+		go s.restartLater(id, done.RestartCount)
 	}
 }
 
@@ -157,14 +163,11 @@ func (s *Service) exitAndRemove(c *Container, e exitInfo, hidden chan struct{}) 
 		// For waiters that look once the record is gone.
 		s.rememberExit(c.ID, WaitResult{ExitCode: e.Code, Error: e.Error})
 		hidden = s.hide(c.ID)
+		s.releaseRemoved(c)
 		s.notify()
 	}
 	s.publish("die", &final, map[string]string{"exitCode": strconv.Itoa(e.Code)})
 	s.publish("destroy", &final, nil)
-	// The rootfs is unmounted before the record goes, so that no mount is
-	// left to a container the next daemon start does not know.
-	snapshot.UnmountAll(filepath.Join(s.bundleDir(c.ID), "rootfs"))
-	s.teardownNetworkOf(c)
 	err := s.Meta.Update(func(tx *metadata.Tx) error {
 		cur, err := containersTable.Get(tx, c.ID)
 		if err != nil {
@@ -194,6 +197,20 @@ func (s *Service) exitAndRemove(c *Container, e exitInfo, hidden chan struct{}) 
 		s.cleanUp(context.Background(), &final, RemoveOptions{Force: true, released: true})
 	}()
 	return true
+}
+
+// releaseRemoved unmounts the rootfs of a --rm container that exited and
+// tears its network down, in parallel, before the record goes: no mount
+// is left to a container the next daemon start does not know, and no
+// namespace to one a waiter was told is removed.
+func (s *Service) releaseRemoved(c *Container) {
+	unmounted := make(chan struct{})
+	go func() {
+		snapshot.UnmountAll(filepath.Join(s.bundleDir(c.ID), "rootfs"))
+		close(unmounted)
+	}()
+	s.teardownNetworkOf(c)
+	<-unmounted
 }
 
 // release tears down what a stopped container no longer needs: its shim,

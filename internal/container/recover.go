@@ -30,11 +30,11 @@ func (s *Service) Recover(ctx context.Context) error {
 						if s.Networks != nil && c.Net != nil {
 							s.Networks.Restore(c.ID, c.Net.Attachments, c.Net.Ports)
 						}
-						go s.monitor(c.ID, c.HostConfig.AutoRemove, nil)
+						go s.monitor(&c, nil)
 						return
 					}
 				}
-				s.exited(c.ID, c.HostConfig.AutoRemove, s.exitFromFile(c.ID), nil)
+				s.exited(&c, s.exitFromFile(c.ID), nil)
 			case c.State.Status == StatusRemoving:
 				// A removal the crash cut short: finish it.
 				if err := s.Remove(ctx, c.ID, RemoveOptions{Force: true, Volumes: c.HostConfig.AutoRemove}); err != nil {

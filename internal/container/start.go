@@ -229,7 +229,7 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 		undo = nil
 		shown := *c
 		run.apply(&shown)
-		go s.monitor(c.ID, c.HostConfig.AutoRemove, run)
+		go s.monitor(c, run)
 		s.publish("start", &shown, nil)
 		return nil
 	}
@@ -237,7 +237,7 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 	// lock, so it finds the running state committed (or, when the commit
 	// fails, nothing to do), and docker run --rm's waiter learns of it
 	// without waiting for the commit (see exited).
-	go s.monitor(c.ID, c.HostConfig.AutoRemove, nil)
+	go s.monitor(c, nil)
 	updated, err := s.update(c.ID, func(c *Container) error {
 		c.State, c.Path, c.Args = run.State, run.Path, run.Args
 		return nil
