@@ -47,8 +47,9 @@ func (p *NonePool) Take(id string) (string, error) {
 	if src != "" {
 		err := moveMount(src, dst)
 		// The pool's pin goes in the background: its unmount waits for
-		// an RCU grace period (berthd's start handler: 227 -> 52 µs for this step) that the start need not.
-		// One a crash leaves is cleaned at the next start (Clean).
+		// an RCU grace period that the start need not (this step of
+		// berthd's start: 227 -> 52 µs). One a crash leaves is cleaned
+		// at the next start (Clean).
 		p.unpins.Go(func() { RemoveNetNS(src) })
 		if err == nil {
 			return dst, nil
