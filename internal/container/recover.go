@@ -119,6 +119,9 @@ func (s *Service) Recover(ctx context.Context) error {
 				s.Networks.Teardown(ctx, id, nil, nil)
 			}
 		}
+		// Rules whose endpoint's pin is gone too (a teardown cut short
+		// after the unpin): found by their CNI tag.
+		s.Networks.SweepRules(func(id string) bool { return known[id] })
 	}
 	return nil
 }

@@ -388,3 +388,51 @@ func TestNetworkLeakLoop(t *testing.T) {
 	}
 	d.berth("network", "rm", "loop")
 }
+
+// TestSweepLeftoverCNIRules: nat rules the CNI plugins tagged for an
+// endpoint of a container that is gone, whose namespace pin is gone too
+// (a teardown cut short), are removed at the next daemon start; rules
+// tagged for another daemon's network are not touched.
+func TestSweepLeftoverCNIRules(t *testing.T) {
+	d := startDaemon(t, "")
+	netID := strings.TrimSpace(d.berth("network", "inspect", "-f", "{{.Id}}", "bridge"))
+	if len(netID) < 12 {
+		t.Fatalf("bridge network ID %q", netID)
+	}
+	ipt := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("iptables", append([]string{"-w", "-t", "nat"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("iptables %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	gone := strings.Repeat("a1", 32)
+	other := strings.Repeat("b2", 32)
+	tag := func(network, id string) string { return fmt.Sprintf("name: %q id: %q", network, id) }
+	chain := "CNI-" + gone[:20]
+	otherChain := "CNI-" + other[:20]
+	ipt("-N", chain)
+	ipt("-A", chain, "-d", "10.254.0.0/16", "-m", "comment", "--comment", tag("berth-"+netID[:12], gone), "-j", "ACCEPT")
+	ipt("-A", "POSTROUTING", "-s", "10.254.0.9/32", "-m", "comment", "--comment", tag("berth-"+netID[:12], gone), "-j", chain)
+	// Another daemon's network on this host.
+	ipt("-N", otherChain)
+	ipt("-A", "POSTROUTING", "-s", "10.254.0.10/32", "-m", "comment", "--comment", tag("berth-0123456789ab", other), "-j", otherChain)
+	t.Cleanup(func() {
+		exec.Command("iptables", "-w", "-t", "nat", "-D", "POSTROUTING", "-s", "10.254.0.10/32", "-m", "comment", "--comment", tag("berth-0123456789ab", other), "-j", otherChain).Run()
+		exec.Command("iptables", "-w", "-t", "nat", "-X", otherChain).Run()
+		exec.Command("iptables", "-w", "-t", "nat", "-D", "POSTROUTING", "-s", "10.254.0.9/32", "-m", "comment", "--comment", tag("berth-"+netID[:12], gone), "-j", chain).Run()
+		exec.Command("iptables", "-w", "-t", "nat", "-F", chain).Run()
+		exec.Command("iptables", "-w", "-t", "nat", "-X", chain).Run()
+	})
+	d.restart()
+	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(out)
+	if strings.Contains(s, gone) || strings.Contains(s, chain) {
+		t.Errorf("leftover rules of a removed container survived the restart:\n%s", s)
+	}
+	if !strings.Contains(s, other) || !strings.Contains(s, "-N "+otherChain) {
+		t.Errorf("another daemon's rules were removed:\n%s", s)
+	}
+}
