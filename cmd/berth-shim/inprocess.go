@@ -27,6 +27,10 @@ func (ociInProcess) Handles(runtimePath string) bool {
 
 func (ociInProcess) Warm() { oci.Warm() }
 
+func (ociInProcess) Prefork() { oci.PreforkInit() }
+
+func (ociInProcess) DropSpare(wait bool) { oci.DropSpareInit(wait) }
+
 func (ociInProcess) Run(root, id, bundle, pidFile, consoleSocket string, stdio []*os.File) (bool, error) {
 	_, err := oci.Store{Root: root}.Run(&oci.CreateOpts{
 		ID: id, Bundle: bundle, PidFile: pidFile, ConsoleSocket: consoleSocket, Stdio: stdio, InProcess: true,

@@ -118,6 +118,7 @@ type creation struct {
 
 	child      *Proc
 	parentSock *os.File
+	spare      bool // child is a spare init (PreforkInit), not forked for us
 	prep       prepared
 }
 
@@ -148,7 +149,16 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		}
 	}()
 	defer c.endPrepare()
+	if o.InProcess {
+		// One container per process: a spare not adopted now never is.
+		defer DropSpareInit(false)
+	}
 	if !cgroups.Unified() && c.planEarly(raw) {
+		if o.InProcess && c.plan.spareFits(o.PreserveFDs) {
+			if sp := takeSpare(); sp != nil {
+				return c.withSpare(raw, sp)
+			}
+		}
 		// Fork while the full spec is parsed and checked, and what the
 		// init's config needs is made, on another thread.
 		parsed := make(chan error, 1)
@@ -175,6 +185,23 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		return nil, err
 	}
 	err = c.prepare()
+	c.undo = append(c.undo, c.prep.undo...)
+	c.prep.undo = nil
+	if err != nil {
+		return nil, err
+	}
+	return c.finish()
+}
+
+// withSpare creates the container with a spare init, which is already
+// waiting for its config: what remains is the parent's own work.
+func (c *creation) withSpare(raw []byte, sp *spareInit) (*Container, error) {
+	c.child, c.parentSock, c.spare = sp.proc, sp.sock, true
+	c.undo.add(func() { c.parentSock.Close() })
+	err := c.parse(raw)
+	if err == nil {
+		err = c.prepare()
+	}
 	c.undo = append(c.undo, c.prep.undo...)
 	c.prep.undo = nil
 	if err != nil {
@@ -462,6 +489,15 @@ func (c *creation) finish() (*Container, error) {
 		Seccomp: filter, NoMountNS: !c.plan.hasMountNS,
 		SyncHooks: spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0), //nolint:staticcheck
 		State:     state,
+	}
+	if c.spare {
+		cfg.Enter = c.plan.enterFor()
+		for i, name := range []string{fileStdin, fileStdout, fileStderr} {
+			if i < len(o.Stdio) && o.Stdio[i] != nil {
+				files.add(name, o.Stdio[i])
+			}
+		}
+		cfg.Files = files.names
 	}
 	if err := files.send(c.parentSock); err != nil {
 		return nil, err

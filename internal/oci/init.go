@@ -19,7 +19,8 @@ import (
 
 // Init is the re-executed child ("berth-oci init"). It runs on the locked
 // main thread, already inside the container's new namespaces (and, through
-// nsenter, the joined ones), and never returns on success: it execs the
+// nsenter, the joined ones) or, forked ahead as a spare, entering them
+// once its config comes; it never returns on success: it execs the
 // container process.
 func Init() int {
 	fd, err := strconv.Atoi(os.Getenv(EnvInitFD))
@@ -28,6 +29,12 @@ func Init() int {
 		return 1
 	}
 	os.Unsetenv(EnvInitFD)
+	if os.Getenv(EnvInitSpare) != "" {
+		os.Unsetenv(EnvInitSpare)
+		if !awaitContainer(fd) {
+			return 0 // the spare was not needed
+		}
+	}
 	sock := os.NewFile(uintptr(fd), "init-sock")
 	fds, err := recvFiles(fd)
 	if err != nil {
@@ -43,6 +50,12 @@ func Init() int {
 	if err := cfg.assignFiles(fds); err != nil {
 		fmt.Fprintln(os.Stderr, "berth-oci init:", err)
 		return 1
+	}
+	if cfg.Enter != nil {
+		if err := cfg.enter(); err != nil {
+			_ = w.send(syncMsg{Type: msgError, Error: err.Error()})
+			return 1
+		}
 	}
 	var ierr error
 	var l *specs.Linux
@@ -225,6 +238,64 @@ func initContainer(cfg *initConfig, w *wire) error {
 		}
 	}
 	return fail(p.exec())
+}
+
+// awaitContainer is a spare's wait for its container, which may be long:
+// a regular blocking poll, so that the Go runtime sees the thread blocked
+// and its monitor thread sleeps (a raw wait would look like running Go
+// code, which it would try to preempt every 10 ms). False: the parent went
+// away without a container for us.
+func awaitContainer(fd int) bool {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(pfd, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		// The parent writes and then waits for us: a hang-up, even with
+		// the EOF readable, is the parent gone (or giving up on us).
+		return err == nil && pfd[0].Revents&unix.POLLIN != 0 && pfd[0].Revents&(unix.POLLHUP|unix.POLLERR) == 0
+	}
+}
+
+// enter is a spare's start as a container's init: back to the normal
+// scheduling class (a spare is born at idle priority) with the init's
+// boost, then into the namespaces clone would have put it in, and onto the
+// container's stdio.
+func (c *initConfig) enter() error {
+	_ = unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: int32(c.Nice - initBoost)}, 0)
+	for _, j := range c.Enter.Joins {
+		fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open namespace %s: %w", j.path, err)
+		}
+		err = unix.Setns(fd, j.flag)
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("join namespace %s: %w", j.path, err)
+		}
+	}
+	if c.Enter.Unshare != 0 {
+		if err := unix.Unshare(int(c.Enter.Unshare)); err != nil {
+			return fmt.Errorf("unshare namespaces: %w", err)
+		}
+	}
+	for i, fd := range c.StdioFDs {
+		if fd < 0 {
+			continue
+		}
+		if fd == i {
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+				return fmt.Errorf("stdio: %w", err)
+			}
+			continue
+		}
+		if err := unix.Dup3(fd, i, 0); err != nil {
+			return fmt.Errorf("stdio: %w", err)
+		}
+		unix.Close(fd)
+	}
+	return nil
 }
 
 // reportLate is for failures after `create` returned: only stderr is left.

@@ -57,11 +57,6 @@ type nsPlan struct {
 	hasMountNS bool
 }
 
-type nsJoin struct {
-	path string
-	flag int
-}
-
 func planNamespaces(list []specs.LinuxNamespace) (*nsPlan, error) {
 	p := &nsPlan{}
 	var user, mnt string

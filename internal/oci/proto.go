@@ -21,6 +21,18 @@ const fifoName = "exec.fifo"
 // EnvInitFD names the child's end of the socket pair.
 const EnvInitFD = "_BERTH_INIT"
 
+// EnvInitSpare marks an init forked ahead of its container (PreforkInit).
+const EnvInitSpare = "_BERTH_INIT_SPARE"
+
+// The init's set-up is the critical path of a container start, and it
+// competes for the CPU with its parent's own work (validation, cgroup
+// creation). It is born at a higher priority (initCommand.start; a spare
+// raises itself when its config comes) and restores the runtime's
+// (initConfig.Nice) before hooks and before it execs the container's
+// process, which therefore runs at the priority it would have had. Needs
+// CAP_SYS_NICE; without it nothing changes.
+const initBoost = 10
+
 type initConfig struct {
 	Exec        bool               `json:"exec,omitempty"` // joining a running container
 	Spec        *specs.Spec        `json:"spec"`
@@ -55,6 +67,27 @@ type initConfig struct {
 	Nice int `json:"-"`
 	// State is the container state JSON given to hooks run by the child.
 	State []byte `json:"state,omitempty"`
+	// Enter is set for an init forked ahead of its container (a spare,
+	// see PreforkInit): what clone would have given it, it does itself.
+	Enter *nsEnter `json:"-"`
+	// StdioFDs are the container's stdin, stdout and stderr for a spare,
+	// which was forked before they existed (-1: keep its own).
+	StdioFDs [3]int `json:"-"`
+}
+
+// nsEnter is how a spare init, born in a new pid namespace only, gets the
+// rest of the container's namespaces: the joined ones first (setns), then
+// the new ones (unshare), as a fork from a thread that had joined them
+// would have.
+type nsEnter struct {
+	Joins   []nsJoin
+	Unshare uintptr
+}
+
+// nsJoin is a namespace to join: its path and its clone flag.
+type nsJoin struct {
+	path string
+	flag int
 }
 
 const (
@@ -78,6 +111,9 @@ const (
 	fileFifoDir = "fifo-dir"
 	fileConsole = "console"
 	fileSeccomp = "seccomp"
+	fileStdin   = "stdin"
+	fileStdout  = "stdout"
+	fileStderr  = "stderr"
 )
 
 // initFiles are fds for the init that are known only after it was forked
@@ -144,7 +180,7 @@ func recvFiles(sock int) ([]int, error) {
 	return fds, nil
 }
 
-const maxInitFiles = 4
+const maxInitFiles = 7
 
 // assignFiles fills the fd fields from the names the parent sent.
 func (c *initConfig) assignFiles(fds []int) error {
@@ -152,8 +188,15 @@ func (c *initConfig) assignFiles(fds []int) error {
 		return fmt.Errorf("got %d fds for files %v", len(fds), c.Files)
 	}
 	c.FifoFD, c.ConsoleFD, c.SeccompFD = -1, -1, -1
+	c.StdioFDs = [3]int{-1, -1, -1}
 	for i, name := range c.Files {
 		switch name {
+		case fileStdin:
+			c.StdioFDs[0] = fds[i]
+		case fileStdout:
+			c.StdioFDs[1] = fds[i]
+		case fileStderr:
+			c.StdioFDs[2] = fds[i]
 		case fileFifoDir:
 			c.FifoFD = fds[i]
 		case fileConsole:

@@ -150,14 +150,6 @@ func initEnv(fd int) []string {
 	return []string{EnvInitFD + "=" + strconv.Itoa(fd), "GOGC=off", "GOMAXPROCS=1"}
 }
 
-// The init's set-up is the critical path of a container start, and it
-// competes for the CPU with this process's own work (validation, cgroup
-// creation). It is born at a higher priority (initCommand.start) and
-// restores ours (initConfig.Nice) before hooks and before it execs the
-// container's process, which therefore runs at the priority it would have
-// had. Needs CAP_SYS_NICE; without it nothing changes.
-const initBoost = 10
-
 // ownNice is this process's nice value (getpriority returns 20-nice).
 func ownNice() int {
 	p, err := unix.Getpriority(unix.PRIO_PROCESS, 0)

@@ -263,6 +263,14 @@ func (e *enc) config(c *initConfig) {
 	e.bool(c.NoMountNS)
 	e.bytes(c.State)
 	e.int(int64(c.Nice))
+	if e.has(c.Enter != nil) {
+		e.uint(uint64(c.Enter.Unshare))
+		e.uint(uint64(len(c.Enter.Joins)))
+		for _, j := range c.Enter.Joins {
+			e.str(j.path)
+			e.int(int64(j.flag))
+		}
+	}
 }
 
 func (d *dec) config() *initConfig {
@@ -288,6 +296,15 @@ func (d *dec) config() *initConfig {
 	c.NoMountNS = d.bool()
 	c.State = d.bytes()
 	c.Nice = int(d.int())
+	if d.bool() {
+		c.Enter = &nsEnter{Unshare: uintptr(d.uint())}
+		if n := d.count(); n > 0 {
+			c.Enter.Joins = make([]nsJoin, n)
+			for i := range c.Enter.Joins {
+				c.Enter.Joins[i] = nsJoin{path: d.str(), flag: int(d.int())}
+			}
+		}
+	}
 	return c
 }
 

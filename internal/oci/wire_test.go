@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/linux/rootfs"
 )
@@ -66,6 +67,8 @@ func richConfig() *initConfig {
 		CgroupV2: true, NewCgroupNS: true, NewUserNS: true, NewNetNS: true,
 		Files: []string{fileFifoDir, fileConsole}, PreserveFDs: 2, SyncHooks: true,
 		Seccomp: []byte{1, 2, 3}, NoMountNS: true, State: json.RawMessage(`{"id":"x"}`), Nice: -3,
+		Enter: &nsEnter{Unshare: unix.CLONE_NEWNS | unix.CLONE_NEWUTS,
+			Joins: []nsJoin{{"/run/netns/a", unix.CLONE_NEWNET}, {"/proc/9/ns/ipc", unix.CLONE_NEWIPC}}},
 	}
 }
 

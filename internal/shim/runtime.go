@@ -171,11 +171,15 @@ func runtimeLogErrors(path string) string {
 // start-up: a millisecond or two on the path of every start). Each
 // reports false when it leaves the work to the executable.
 //
-// Warm does its one-time set-up (see oci.Warm); a spare runs it while it
-// waits for its container.
+// Warm does its one-time set-up (see oci.Warm) and Prefork forks the
+// init of the container to come (see oci.PreforkInit): a spare runs both
+// while it waits for its container. DropSpare kills that init when it
+// will not be used (and with wait reaps it before returning).
 var InProcess interface {
 	Handles(runtimePath string) bool
 	Warm()
+	Prefork()
+	DropSpare(wait bool)
 	Run(root, id, bundle, pidFile, consoleSocket string, stdio []*os.File) (bool, error)
 	Delete(root, id string, force bool) (bool, error)
 }
@@ -195,6 +199,9 @@ func (r *ociRuntime) create(run bool, id, bundle, pidFile, consoleSocket string,
 			}
 			return nil
 		}
+	}
+	if InProcess != nil {
+		InProcess.DropSpare(false)
 	}
 	args := []string{"create", "--bundle", bundle, "--pid-file", pidFile}
 	if run {

@@ -201,9 +201,15 @@ func Run(opts Options) error {
 		if InProcess != nil {
 			// At the spare's idle priority: its first container's
 			// create then skips that work.
-			go InProcess.Warm()
+			go func() {
+				InProcess.Warm()
+				InProcess.Prefork()
+			}()
 		}
 		<-s.quit
+		if InProcess != nil {
+			InProcess.DropSpare(true)
+		}
 		s.removeSocket()
 		s.log.Info("shim exiting")
 		return nil
