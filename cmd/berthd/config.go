@@ -28,6 +28,14 @@ type config struct {
 	Runtimes               map[string]string `toml:"runtimes"` // name -> binary
 	Network                networkConfig     `toml:"network"`
 	CRI                    criConfig         `toml:"cri"`
+	Containers             containersConfig  `toml:"containers"`
+}
+
+type containersConfig struct {
+	// RootfsAhead: make the writable layer of the next container, for the
+	// image last created from, and mount it ahead (one at most): a create
+	// then skips the snapshot and the overlay mount. Default true.
+	RootfsAhead *bool `toml:"rootfs_ahead"`
 }
 
 type criConfig struct {

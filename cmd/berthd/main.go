@@ -167,6 +167,7 @@ func openDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		Meta: meta, Images: d.imgs, Snaps: snaps, Events: hub, Log: log,
 		Root: cfg.Root, State: cfg.State, Shim: findBinary("berth-shim"),
 		Runtimes: runtimes(cfg), Default: "berth-oci", InitPath: findInit(),
+		RootfsAhead: cfg.Containers.RootfsAhead == nil || *cfg.Containers.RootfsAhead,
 	}
 	// berth-shim-rt links the runtime (see shim.InProcess): the shim
 	// every start launches, or takes as a spare.
@@ -229,6 +230,7 @@ func (d *daemon) close() {
 		d.ctrs.Settle() // background removals still need the snapshotter
 		d.ctrs.Spares.Close()
 		d.ctrs.NonePool.Close()
+		d.ctrs.CloseRootfs()
 	}
 	if d.nets != nil {
 		d.nets.Close()

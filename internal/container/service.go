@@ -63,6 +63,9 @@ type Service struct {
 	Runtimes map[string]string // name -> binary; "berth-oci" is the default
 	Default  string            // default runtime name
 	InitPath string            // binary for --init
+	// RootfsAhead has the writable layer of the next container made and
+	// mounted ahead (see rootspare.go).
+	RootfsAhead bool
 
 	mu      sync.Mutex
 	locks   map[string]*sync.Mutex
@@ -80,6 +83,13 @@ type Service struct {
 	// the channel closes once the record is gone.
 	hidden map[string]chan struct{}
 	ctx    context.Context // the daemon's lifetime, for monitors
+
+	// The rootfs spare (see rootspare.go) and what the next is made for.
+	spareRoot   *rootfsSpare
+	fillingRoot *rootfsSpare // being made: its snapshot is live for GC
+	rootClosed  bool
+	rootWG      sync.WaitGroup
+	lastRoot    rootfsSpare // image, parent and autoRemove of the last create
 }
 
 // Init prepares the service; ctx bounds background monitors.
@@ -385,9 +395,23 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 	if err != nil {
 		return nil, err
 	}
+	parent := img.TopChainID().String()
+	id := newID()
+	var spare *rootfsSpare
+	if opts.Pod == nil {
+		// Taken now: the container's ID is the spare's.
+		if spare = s.takeRootfs(parent, opts.HostConfig.AutoRemove); spare != nil {
+			id = spare.id
+			defer func() {
+				if spare != nil { // not handed over to the create
+					s.dropRootfs(spare)
+				}
+			}()
+		}
+	}
 	c := &Container{
 		Mounts: mounts,
-		ID:     newID(), Name: name, Image: img.ID.String(), ImageRef: opts.Config.Image, Created: time.Now().UTC(),
+		ID:     id, Name: name, Image: img.ID.String(), ImageRef: opts.Config.Image, Created: time.Now().UTC(),
 		Config: opts.Config, HostConfig: opts.HostConfig, Runtime: rt, State: State{Status: StatusCreated},
 		Endpoints: endpoints, Pod: opts.Pod, CRILogPath: opts.CRILogPath,
 	}
@@ -418,7 +442,6 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 			undo[i]()
 		}
 	}()
-	parent := img.TopChainID().String()
 	labels := map[string]string{"berth.container": c.ID}
 	if c.HostConfig.AutoRemove {
 		labels[snapshot.LabelEphemeral] = "1"
@@ -426,13 +449,24 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 	// The writable layer and the record are two databases: committed in
 	// parallel; the rootfs is mounted as soon as the layer exists.
 	prepared := make(chan error, 1)
-	go func() {
-		_, err := s.Snaps.Prepare(ctx, c.ID, parent, labels)
-		if err == nil {
-			s.premount(c)
-		}
-		prepared <- err
-	}()
+	if spare != nil {
+		// Prepared and mounted already.
+		done := make(chan error, 1)
+		done <- nil
+		s.mu.Lock()
+		s.premounts[c.ID] = done
+		s.mu.Unlock()
+		prepared <- nil
+		spare = nil
+	} else {
+		go func() {
+			_, err := s.Snaps.Prepare(ctx, c.ID, parent, labels)
+			if err == nil {
+				s.premount(c)
+			}
+			prepared <- err
+		}()
+	}
 	undo = append(undo, func() {
 		if <-prepared == nil {
 			s.waitPremount(c.ID)
@@ -484,6 +518,9 @@ func (s *Service) Create(ctx context.Context, opts CreateOptions) (*Container, e
 		return nil, fmt.Errorf("create container: writable layer: %w", err)
 	}
 	undo = nil
+	if c.Pod == nil {
+		s.noteRootfs(c.Image, parent, c.HostConfig.AutoRemove)
+	}
 	s.publish("create", c, nil)
 	return c, nil
 }
@@ -526,6 +563,13 @@ func checkHostConfig(h *container.HostConfig) error {
 
 // Roots keeps container snapshots from garbage collection.
 func (s *Service) Roots(ctx context.Context, r gc.Roots) error {
+	s.mu.Lock()
+	for _, sp := range []*rootfsSpare{s.spareRoot, s.fillingRoot} {
+		if sp != nil {
+			r.Snapshots[sp.id] = true
+		}
+	}
+	s.mu.Unlock()
 	return s.Meta.View(func(tx *metadata.Tx) error {
 		return containersTable.Each(tx, func(id string, c Container) error {
 			r.Snapshots[id] = true
@@ -536,6 +580,9 @@ func (s *Service) Roots(ctx context.Context, r gc.Roots) error {
 
 // InUse reports whether a container uses image id.
 func (s *Service) InUse(id string) bool {
+	// The rootfs spare of the image is no use: it would keep the image's
+	// layers.
+	s.dropRootfsOf(id)
 	used := false
 	s.Meta.View(func(tx *metadata.Tx) error {
 		return containersTable.Each(tx, func(_ string, c Container) error {

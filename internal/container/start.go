@@ -65,6 +65,7 @@ func (s *Service) start(ctx context.Context, c *Container) (err error) {
 		if s.NonePool != nil {
 			s.NonePool.Fill()
 		}
+		s.fillRootfs()
 	})
 	var undo []func()
 	defer func() {

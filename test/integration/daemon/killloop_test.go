@@ -19,7 +19,7 @@ import (
 // are real) and, once all is removed, that nothing leaks (shims, mounts,
 // cgroups, snapshots).
 func TestKillDaemonLoop(t *testing.T) {
-	d := startDaemon(t, "")
+	d := startDaemon(t, "[containers]\nrootfs_ahead = true\n")
 	img := busybox(t)
 	d.berth("pull", img)
 	bin := binary(t, "BERTH", "berth")

@@ -22,9 +22,18 @@ func (d *daemon) spareInit() int {
 		for _, dir := range dirs {
 			b, _ := os.ReadFile(filepath.Join(dir, "shim.pid"))
 			shim := strings.TrimSpace(string(b))
-			kids, _ := os.ReadFile("/proc/" + shim + "/task/" + shim + "/children")
-			if f := strings.Fields(string(kids)); shim != "" && len(f) == 1 {
-				pid, _ := strconv.Atoi(f[0])
+			if shim == "" {
+				continue
+			}
+			// Each thread lists the children it forked.
+			var kids []string
+			tasks, _ := filepath.Glob("/proc/" + shim + "/task/*/children")
+			for _, task := range tasks {
+				b, _ := os.ReadFile(task)
+				kids = append(kids, strings.Fields(string(b))...)
+			}
+			if len(kids) == 1 {
+				pid, _ := strconv.Atoi(kids[0])
 				return pid
 			}
 		}
