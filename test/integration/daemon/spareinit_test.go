@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -121,6 +122,22 @@ func TestSpareInit(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	d.berth("rm", "-f", "s2")
+
+	// Another runtime (runc, when installed): the shim runs its binary,
+	// and the spare's init is of no use.
+	if _, err := exec.LookPath("runc"); err == nil {
+		spare = d.spareInit()
+		if out := strings.TrimSpace(d.berth("run", "--rm", "--runtime", "runc", "--network", "none", img, "echo", "via runc")); out != "via runc" {
+			t.Errorf("run --runtime runc: %q", out)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for syscall.Kill(spare, 0) == nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("the spare init %d of a runc container is still there", spare)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 
 	// A daemon that stops takes its spare's init with it.
 	spare = d.spareInit()
