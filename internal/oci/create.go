@@ -181,13 +181,7 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 		}
 		return c.finish()
 	}
-	if err := c.parse(raw); err != nil {
-		return nil, err
-	}
-	err = c.prepare()
-	c.undo = append(c.undo, c.prep.undo...)
-	c.prep.undo = nil
-	if err != nil {
+	if err := c.parseAndPrepare(raw); err != nil {
 		return nil, err
 	}
 	return c.finish()
@@ -198,16 +192,21 @@ func (s Store) Create(o *CreateOpts) (_ *Container, err error) {
 func (c *creation) withSpare(raw []byte, sp *spareInit) (*Container, error) {
 	c.child, c.parentSock, c.spare = sp.proc, sp.sock, true
 	c.undo.add(func() { c.parentSock.Close() })
+	if err := c.parseAndPrepare(raw); err != nil {
+		return nil, err
+	}
+	return c.finish()
+}
+
+// parseAndPrepare is parse, then prepare, on this thread.
+func (c *creation) parseAndPrepare(raw []byte) error {
 	err := c.parse(raw)
 	if err == nil {
 		err = c.prepare()
 	}
 	c.undo = append(c.undo, c.prep.undo...)
 	c.prep.undo = nil
-	if err != nil {
-		return nil, err
-	}
-	return c.finish()
+	return err
 }
 
 // planEarly reads only what the fork needs; false means: parse first.
