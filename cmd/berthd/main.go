@@ -277,11 +277,10 @@ func (d *daemon) serve() error {
 		BaseContext: func(net.Listener) context.Context { return base }}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
 	if d.cfg.CRISocket != "" {
-		// Listening before "ready": a client that waits for the daemon
-		// (a kubelet, a test) finds the CRI socket there too.
+		// Listening before the Engine API answers: a client that waits
+		// for the daemon there (a kubelet's wrapper, a test) finds the CRI
+		// socket too.
 		if cl, err := d.cri.Listen(d.cfg.CRISocket); err != nil {
 			d.log.Error("CRI server", "socket", d.cfg.CRISocket, "err", err)
 		} else {
@@ -292,6 +291,8 @@ func (d *daemon) serve() error {
 			}()
 		}
 	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
 	d.log.Info("berthd ready", "version", version, "socket", d.cfg.Socket, "root", d.cfg.Root, "snapshotter", d.cfg.Snapshotter)
 	select {
 	case sig := <-sigs:

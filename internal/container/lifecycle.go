@@ -363,10 +363,17 @@ func (s *Service) Kill(ctx context.Context, term, sig string) error {
 		})
 	}
 	cl, err := shim.Dial(s.shimDir(c.ID))
-	if err != nil {
-		return fmt.Errorf("kill %s: %w", term, err)
+	if err == nil {
+		err = cl.Kill(signo, false)
 	}
-	if err := cl.Kill(signo, false); err != nil {
+	if err != nil {
+		// The container may have exited since its record was read: its
+		// shim then records the exit and goes (a kill racing it finds the
+		// socket gone, or closed under the request). Not running, as
+		// Docker says of a stopped container; Stop goes on to wait.
+		if _, xerr := shim.ReadExitFile(s.shimDir(c.ID)); xerr == nil {
+			return errdefs.Conflict("cannot kill container: %s: container %s is not running", term, c.ID)
+		}
 		return fmt.Errorf("kill %s: %w", term, err)
 	}
 	s.publish("kill", c, map[string]string{"signal": strconv.Itoa(int(signo))})
